@@ -1,0 +1,1 @@
+//! The tagcast conformance runner and its language-neutral vectors (`conformance/vectors/`).

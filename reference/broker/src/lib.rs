@@ -1,0 +1,1 @@
+//! The reference broker (see `reference/broker/README.md`); built by the broker issue.

@@ -1,0 +1,285 @@
+//! Errors of the tag and image-reference parsers.
+//!
+//! Every message names the input, the byte position (counting from 0) and the
+//! rule that was broken, and every error carries the requirement ID of
+//! `spec/tags.md` that the input violates.
+
+use std::fmt;
+
+/// A string is not a tag (or an api-version) of the tagcast grammar
+/// (`spec/tags.md`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} {input:?}: {kind}")]
+pub struct TagError {
+    what: &'static str,
+    input: String,
+    kind: TagErrorKind,
+}
+
+impl TagError {
+    pub(crate) fn new(what: &'static str, input: &str, kind: TagErrorKind) -> Self {
+        Self {
+            what,
+            input: input.to_owned(),
+            kind,
+        }
+    }
+
+    /// The rejected input, as given.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// Byte offset (from 0) in the input where the broken rule applies.
+    pub fn position(&self) -> usize {
+        self.kind.position()
+    }
+
+    /// The requirement ID of `spec/tags.md` that the input breaks, e.g. `TAG-4`.
+    pub fn requirement(&self) -> &'static str {
+        self.kind.requirement()
+    }
+}
+
+/// Which part of the api-version a number belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Component {
+    Major,
+    Minor,
+    Patch,
+}
+
+impl fmt::Display for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Component::Major => "major version",
+            Component::Minor => "minor version",
+            Component::Patch => "patch version",
+        })
+    }
+}
+
+/// A field of the timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    Month,
+    Hour,
+    Minute,
+    Second,
+}
+
+impl Field {
+    pub(crate) fn range(self) -> &'static str {
+        match self {
+            Field::Month => "01-12",
+            Field::Hour => "00-23",
+            Field::Minute | Field::Second => "00-59",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::Month => "month",
+            Field::Hour => "hour",
+            Field::Minute => "minute",
+            Field::Second => "second",
+        })
+    }
+}
+
+/// What the parser found where it expected something else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    Char(char),
+    End,
+}
+
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Found::End => f.write_str("end of input"),
+            Found::Char(c) if c.is_ascii_graphic() => write!(f, "character '{c}'"),
+            Found::Char(c) => write!(f, "character {c:?} (U+{:04X})", c as u32),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TagErrorKind {
+    Empty {
+        expected: &'static str,
+    },
+    Unexpected {
+        found: Found,
+        position: usize,
+        expected: &'static str,
+        requirement: &'static str,
+    },
+    LeadingZero {
+        component: Component,
+        digits: String,
+        position: usize,
+    },
+    Overflow {
+        component: Component,
+        digits: String,
+        position: usize,
+    },
+    Stage {
+        stage: String,
+        position: usize,
+    },
+    OutOfRange {
+        field: Field,
+        value: u8,
+        position: usize,
+    },
+    Day {
+        day: u8,
+        max: u8,
+        month: u8,
+        year: u16,
+        position: usize,
+    },
+}
+
+const MONTH_NAMES: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+impl TagErrorKind {
+    fn position(&self) -> usize {
+        match *self {
+            TagErrorKind::Empty { .. } => 0,
+            TagErrorKind::Unexpected { position, .. }
+            | TagErrorKind::LeadingZero { position, .. }
+            | TagErrorKind::Overflow { position, .. }
+            | TagErrorKind::Stage { position, .. }
+            | TagErrorKind::OutOfRange { position, .. }
+            | TagErrorKind::Day { position, .. } => position,
+        }
+    }
+
+    fn requirement(&self) -> &'static str {
+        match self {
+            TagErrorKind::Empty { .. } => "TAG-1",
+            TagErrorKind::Unexpected { requirement, .. } => requirement,
+            TagErrorKind::LeadingZero { .. } | TagErrorKind::Overflow { .. } => "TAG-2",
+            TagErrorKind::Stage { .. } => "TAG-3",
+            TagErrorKind::OutOfRange { .. } | TagErrorKind::Day { .. } => "TAG-4",
+        }
+    }
+}
+
+impl fmt::Display for TagErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TagErrorKind::Empty { expected } => write!(f, "empty, expected {expected}"),
+            TagErrorKind::Unexpected {
+                found,
+                position,
+                expected,
+                ..
+            } => write!(f, "unexpected {found} at position {position}, expected {expected}"),
+            TagErrorKind::LeadingZero {
+                component,
+                digits,
+                position,
+            } => write!(f, "{component} {digits:?} at position {position} has a leading zero"),
+            TagErrorKind::Overflow {
+                component,
+                digits,
+                position,
+            } => write!(
+                f,
+                "{component} {digits:?} at position {position} does not fit in 64 bits"
+            ),
+            TagErrorKind::Stage { stage, position } => write!(
+                f,
+                "stage {stage:?} at position {position} is not one of production, staging, development, demo"
+            ),
+            TagErrorKind::OutOfRange { field, value, position } => write!(
+                f,
+                "{field} {value:02} at position {position} is out of range {}",
+                field.range()
+            ),
+            TagErrorKind::Day {
+                day,
+                max,
+                month,
+                year,
+                position,
+            } => write!(
+                f,
+                "day {day:02} at position {position} is out of range 01-{max} for {} {year}",
+                MONTH_NAMES[usize::from(*month) - 1]
+            ),
+        }
+    }
+}
+
+/// A `chrono::DateTime<Utc>` outside the years the timestamp can express
+/// (2000-2099, `spec/tags.md` TAG-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("time {year} is outside the tag's year window 2000-2099")]
+pub struct TimestampRangeError {
+    pub(crate) year: i32,
+}
+
+/// A string is not an API requirement (`spec/tags.md` TAG-10).
+#[derive(Debug, thiserror::Error)]
+#[error("invalid api-version requirement {input:?}: {source}")]
+pub struct RequirementError {
+    pub(crate) input: String,
+    #[source]
+    pub(crate) source: semver::Error,
+}
+
+/// A string is not an OCI image reference (`spec/tags.md` REF-1 to REF-6).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid image reference {input:?}: {message}")]
+pub struct ReferenceError {
+    input: String,
+    message: String,
+    position: usize,
+    requirement: &'static str,
+}
+
+impl ReferenceError {
+    pub(crate) fn new(input: &str, position: usize, requirement: &'static str, message: String) -> Self {
+        Self {
+            input: input.to_owned(),
+            message,
+            position,
+            requirement,
+        }
+    }
+
+    /// The rejected input, as given.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// Byte offset (from 0) in the input where the broken rule applies.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// The requirement ID of `spec/tags.md` that the input breaks, e.g. `REF-2`.
+    pub fn requirement(&self) -> &'static str {
+        self.requirement
+    }
+}

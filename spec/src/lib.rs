@@ -1,0 +1,27 @@
+//! The tagcast contract as Rust types.
+//!
+//! - [`Tag`]: the tag grammar `<api-version>-<stage>-<timestamp>` of
+//!   `spec/tags.md`, with its SemVer view and channel order;
+//! - [`ApiRequirement`] and [`UpdatePolicy`]: which tags a subscriber
+//!   receives;
+//! - [`ImageReference`], [`Repository`], [`Digest`]: OCI image references
+//!   and Docker Hub normalization;
+//! - [`schema`]: the JSON Schemas generated from these types.
+//!
+//! This crate is small and dependency-light so that brokers, CD endpoints
+//! and CI tools can embed it: serde, semver, chrono and schemars, no async
+//! runtime.
+#![deny(missing_docs)]
+
+mod error;
+mod reference;
+mod requirement;
+pub mod schema;
+mod tag;
+
+pub use error::{ReferenceError, RequirementError, TagError, TimestampRangeError};
+pub use reference::{
+    DOCKER_HUB, Digest, ImageReference, MAX_NAME_LENGTH, REFERENCE_PATTERN, REPOSITORY_PATTERN, Repository,
+};
+pub use requirement::{ApiRequirement, NotAnUpdate, UpdatePolicy, is_update};
+pub use tag::{ApiVersion, Stage, StageError, TAG_PATTERN, Tag, Timestamp};

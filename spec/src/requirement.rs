@@ -1,0 +1,217 @@
+//! API requirements (TAG-10) and the update rule (TAG-11).
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::RequirementError;
+use crate::tag::{ApiVersion, Stage, Tag};
+
+/// Which api-versions a subscriber accepts: a Cargo-style
+/// `semver::VersionReq` (`^1.1`, `~1.1.0`, `>=1.0, <2`, `=1.1.0`, `*`)
+/// matched against the tag's api-version as a plain version (TAG-10).
+///
+/// "The pre-release is ignored for matching": the requirement is checked
+/// against `MAJOR.MINOR.PATCH` alone, so `^1.1` matches
+/// `1.1.0-production-201108-195630` even though `semver` on its own never
+/// matches a pre-release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRequirement {
+    req: semver::VersionReq,
+    text: String,
+}
+
+impl ApiRequirement {
+    /// Parse a requirement.
+    ///
+    /// # Errors
+    ///
+    /// [`RequirementError`] naming the input, with `semver`'s reason.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tagcast_spec::{ApiRequirement, Tag};
+    ///
+    /// let req = ApiRequirement::parse("^1.1")?;
+    /// assert!(req.matches(&Tag::parse("1.2-production-201108-195630").unwrap().api_version()));
+    /// assert!(!req.matches(&Tag::parse("2.0.0-production-201108-195630").unwrap().api_version()));
+    /// # Ok::<(), tagcast_spec::RequirementError>(())
+    /// ```
+    pub fn parse(input: &str) -> Result<Self, RequirementError> {
+        let req = semver::VersionReq::parse(input).map_err(|source| RequirementError {
+            input: input.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            req,
+            text: input.trim().to_owned(),
+        })
+    }
+
+    /// The default requirement for a service of this `type.version`:
+    /// `^` + the version (TAG-10).
+    pub fn caret(version: &semver::Version) -> Self {
+        let text = format!("^{}.{}.{}", version.major, version.minor, version.patch);
+        Self {
+            req: semver::VersionReq::parse(&text).expect("a caret requirement of a version is valid"),
+            text,
+        }
+    }
+
+    /// Every version (`*`).
+    pub fn any() -> Self {
+        Self {
+            req: semver::VersionReq::STAR,
+            text: "*".to_owned(),
+        }
+    }
+
+    /// Whether the api-version satisfies the requirement.
+    pub fn matches(&self, version: &ApiVersion) -> bool {
+        self.req.matches(&version.to_semver())
+    }
+}
+
+impl fmt::Display for ApiRequirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl FromStr for ApiRequirement {
+    type Err = RequirementError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl Serialize for ApiRequirement {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for ApiRequirement {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = Cow::<'de, str>::deserialize(deserializer)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for ApiRequirement {
+    fn schema_name() -> Cow<'static, str> {
+        "ApiRequirement".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "description": concat!(
+                "A Cargo-style SemVer requirement (`^1.1`, `~1.1.0`, `>=1.0, <2`, `=1.1.0`, `*`) matched ",
+                "against the tag's api-version as a plain version, the pre-release ignored ",
+                "(spec/tags.md TAG-10)."
+            ),
+            "examples": ["^1.1", "~1.0.3", ">=1.0, <2", "*"]
+        })
+    }
+}
+
+/// Why a candidate tag is not an update for a subscriber (TAG-11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotAnUpdate {
+    /// The candidate is of another stage than the subscription's.
+    #[error("stage {candidate} is not the subscribed stage {subscribed}")]
+    OtherStage {
+        /// The candidate's stage.
+        candidate: Stage,
+        /// The subscriber's stage.
+        subscribed: Stage,
+    },
+    /// The candidate's api-version does not satisfy the requirement.
+    #[error("api-version {version} does not match the requirement")]
+    ApiVersion {
+        /// The candidate's api-version, canonical.
+        version: ApiVersion,
+    },
+    /// The candidate is not newer than the current tag.
+    #[error("{candidate} is not newer than the current tag {current}")]
+    NotNewer {
+        /// The candidate.
+        candidate: Tag,
+        /// What the subscriber has.
+        current: Tag,
+    },
+}
+
+/// What a subscriber accepts: one stage and an API requirement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatePolicy {
+    /// The subscribed stage.
+    pub stage: Stage,
+    /// The accepted api-versions.
+    pub requirement: ApiRequirement,
+}
+
+impl UpdatePolicy {
+    /// The update rule (TAG-11): a subscriber at tag `current` receives
+    /// `candidate` iff it has the subscribed stage, its api-version matches
+    /// the requirement, and it is newer than `current` (or `current` is
+    /// unknown). A `current` of another stage cannot be compared (TAG-9) and
+    /// counts as unknown.
+    ///
+    /// # Errors
+    ///
+    /// [`NotAnUpdate`] saying which condition failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tagcast_spec::{ApiRequirement, Stage, Tag, UpdatePolicy};
+    ///
+    /// let policy = UpdatePolicy { stage: Stage::Production, requirement: ApiRequirement::parse("^1.1")? };
+    /// let old = Tag::parse("1.1.0-production-201108-195630").unwrap();
+    /// let new = Tag::parse("1.1.0-production-201109-000000").unwrap();
+    /// assert!(policy.check(Some(&old), &new).is_ok());
+    /// assert!(policy.check(Some(&new), &old).is_err()); // never a downgrade
+    /// # Ok::<(), tagcast_spec::RequirementError>(())
+    /// ```
+    pub fn check(&self, current: Option<&Tag>, candidate: &Tag) -> Result<(), NotAnUpdate> {
+        if candidate.stage() != self.stage {
+            return Err(NotAnUpdate::OtherStage {
+                candidate: candidate.stage(),
+                subscribed: self.stage,
+            });
+        }
+        if !self.requirement.matches(&candidate.api_version()) {
+            return Err(NotAnUpdate::ApiVersion {
+                version: candidate.api_version().canonical(),
+            });
+        }
+        if let Some(current) = current {
+            if candidate.channel_cmp(current).is_some_and(|o| o != Ordering::Greater) {
+                return Err(NotAnUpdate::NotNewer {
+                    candidate: *candidate,
+                    current: *current,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The update rule (TAG-11) as a predicate; see [`UpdatePolicy::check`].
+pub fn is_update(current: Option<&Tag>, candidate: &Tag, stage: Stage, requirement: &ApiRequirement) -> bool {
+    UpdatePolicy {
+        stage,
+        requirement: requirement.clone(),
+    }
+    .check(current, candidate)
+    .is_ok()
+}

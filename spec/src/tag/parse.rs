@@ -1,0 +1,223 @@
+//! The hand-written parser of `spec/tags.md` §2 (ABNF). One pass over the
+//! bytes, no allocation on success.
+
+use super::{ApiVersion, Stage, Tag, Timestamp};
+use crate::error::{Component, Field, Found, TagError, TagErrorKind};
+
+struct Cursor<'a> {
+    what: &'static str,
+    input: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn error(&self, kind: TagErrorKind) -> TagError {
+        TagError::new(self.what, self.input, kind)
+    }
+
+    fn found_at(&self, pos: usize) -> Found {
+        match self.input.get(pos..).and_then(|rest| rest.chars().next()) {
+            Some(c) => Found::Char(c),
+            None => Found::End,
+        }
+    }
+
+    fn unexpected_at(&self, pos: usize, expected: &'static str, requirement: &'static str) -> TagError {
+        self.error(TagErrorKind::Unexpected {
+            found: self.found_at(pos),
+            position: pos,
+            expected,
+            requirement,
+        })
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn expect(&mut self, byte: u8, expected: &'static str, requirement: &'static str) -> Result<(), TagError> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected_at(self.pos, expected, requirement))
+        }
+    }
+
+    /// `num-id = "0" / ( %x31-39 *DIGIT )`, fitting in a u64.
+    fn num_id(&mut self, component: Component, expected: &'static str) -> Result<u64, TagError> {
+        let start = self.pos;
+        let mut value: u64 = 0;
+        let mut overflow = false;
+        while let Some(b @ b'0'..=b'9') = self.peek() {
+            match value.checked_mul(10).and_then(|v| v.checked_add(u64::from(b - b'0'))) {
+                Some(v) => value = v,
+                None => overflow = true,
+            }
+            self.pos += 1;
+        }
+        let digits = &self.input[start..self.pos];
+        if digits.is_empty() {
+            return Err(self.unexpected_at(start, expected, "TAG-2"));
+        }
+        if digits.len() > 1 && digits.starts_with('0') {
+            return Err(self.error(TagErrorKind::LeadingZero {
+                component,
+                digits: digits.to_owned(),
+                position: start,
+            }));
+        }
+        if overflow {
+            return Err(self.error(TagErrorKind::Overflow {
+                component,
+                digits: digits.to_owned(),
+                position: start,
+            }));
+        }
+        Ok(value)
+    }
+
+    fn stage(&mut self) -> Result<Stage, TagError> {
+        let start = self.pos;
+        let len = self.bytes[start..]
+            .iter()
+            .position(|&b| b == b'-')
+            .unwrap_or(self.bytes.len() - start);
+        let word = &self.bytes[start..start + len];
+        let stage = match word {
+            b"production" => Stage::Production,
+            b"staging" => Stage::Staging,
+            b"development" => Stage::Development,
+            b"demo" => Stage::Demo,
+            _ => {
+                return Err(self.error(TagErrorKind::Stage {
+                    stage: self.input[start..start + len].to_owned(),
+                    position: start,
+                }));
+            }
+        };
+        self.pos += len;
+        Ok(stage)
+    }
+
+    /// Two ASCII digits as a number.
+    fn two_digits(&mut self, expected: &'static str) -> Result<u8, TagError> {
+        let mut value = 0u8;
+        for _ in 0..2 {
+            match self.peek() {
+                Some(b @ b'0'..=b'9') => {
+                    value = value * 10 + (b - b'0');
+                    self.pos += 1;
+                }
+                _ => return Err(self.unexpected_at(self.pos, expected, "TAG-4")),
+            }
+        }
+        Ok(value)
+    }
+
+    fn ranged(&mut self, field: Field, min: u8, max: u8, expected: &'static str) -> Result<u8, TagError> {
+        let position = self.pos;
+        let value = self.two_digits(expected)?;
+        if value < min || value > max {
+            return Err(self.error(TagErrorKind::OutOfRange { field, value, position }));
+        }
+        Ok(value)
+    }
+
+    fn timestamp(&mut self) -> Result<Timestamp, TagError> {
+        const DATE: &str = "a digit of the date yymmdd";
+        const TIME: &str = "a digit of the time hhmmss";
+        let yy = self.two_digits(DATE)?;
+        let month = self.ranged(Field::Month, 1, 12, DATE)?;
+        let day_position = self.pos;
+        let day = self.two_digits(DATE)?;
+        let year = 2000 + u16::from(yy);
+        let max = super::days_in_month(year, month);
+        if day == 0 || day > max {
+            return Err(self.error(TagErrorKind::Day {
+                day,
+                max,
+                month,
+                year,
+                position: day_position,
+            }));
+        }
+        self.expect(b'-', "'-' between the date yymmdd and the time hhmmss", "TAG-4")?;
+        let hour = self.ranged(Field::Hour, 0, 23, TIME)?;
+        let minute = self.ranged(Field::Minute, 0, 59, TIME)?;
+        let second = self.ranged(Field::Second, 0, 59, TIME)?;
+        Ok(Timestamp {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        })
+    }
+}
+
+impl Cursor<'_> {
+    /// `api-version`, followed by `next` (a byte, or the end for `None`).
+    fn api_version(&mut self, next: Option<u8>, after_minor: &'static str) -> Result<ApiVersion, TagError> {
+        let major = self.num_id(Component::Major, "a digit of the major version")?;
+        self.expect(b'.', "'.' after the major version", "TAG-2")?;
+        let minor = self.num_id(Component::Minor, "a digit of the minor version")?;
+        let patch = match self.peek() {
+            Some(b'.') => {
+                self.pos += 1;
+                Some(self.num_id(Component::Patch, "a digit of the patch version")?)
+            }
+            found if found == next => None,
+            _ => return Err(self.unexpected_at(self.pos, after_minor, "TAG-2")),
+        };
+        Ok(ApiVersion { major, minor, patch })
+    }
+}
+
+pub(super) fn parse_api_version(input: &str) -> Result<ApiVersion, TagError> {
+    let mut c = Cursor {
+        what: "api-version",
+        input,
+        bytes: input.as_bytes(),
+        pos: 0,
+    };
+    if input.is_empty() {
+        return Err(c.error(TagErrorKind::Empty {
+            expected: "MAJOR.MINOR[.PATCH]",
+        }));
+    }
+    let version = c.api_version(None, "'.' or the end after the minor version")?;
+    if c.pos != input.len() {
+        return Err(c.unexpected_at(c.pos, "end of api-version", "TAG-2"));
+    }
+    Ok(version)
+}
+
+pub(super) fn parse(input: &str) -> Result<Tag, TagError> {
+    let mut c = Cursor {
+        what: "tag",
+        input,
+        bytes: input.as_bytes(),
+        pos: 0,
+    };
+    if input.is_empty() {
+        return Err(c.error(TagErrorKind::Empty {
+            expected: "<api-version>-<stage>-<timestamp>",
+        }));
+    }
+    let api_version = c.api_version(Some(b'-'), "'.' or '-' after the minor version")?;
+    c.expect(b'-', "'-' after the api-version", "TAG-1")?;
+    let stage = c.stage()?;
+    c.expect(b'-', "'-' after the stage", "TAG-1")?;
+    let timestamp = c.timestamp()?;
+    if c.pos != input.len() {
+        return Err(c.unexpected_at(c.pos, "end of tag", "TAG-1"));
+    }
+    Ok(Tag {
+        api_version,
+        stage,
+        timestamp,
+    })
+}

@@ -1,0 +1,2 @@
+//! `tagcast`: the command-line tool (being built).
+fn main() {}
