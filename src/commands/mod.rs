@@ -1,0 +1,41 @@
+//! The subcommands, one module each (nouns, then verbs: `tagcast tag check`).
+
+mod reference;
+mod schema;
+mod tag;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tag grammar, pub/sub contract and reference tools for delivering
+/// container images to GA4GH service deployments.
+#[derive(Debug, Parser)]
+#[command(name = "tagcast", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, check, sort and pick image tags of the grammar
+    /// `<api-version>-<stage>-<timestamp>`.
+    #[command(subcommand)]
+    Tag(tag::TagCommand),
+    /// Parse OCI image references.
+    #[command(subcommand)]
+    Reference(reference::ReferenceCommand),
+    /// Export the JSON Schemas of the contract.
+    #[command(subcommand)]
+    Schema(schema::SchemaCommand),
+}
+
+/// Runs the parsed command; the exit code says whether it found a problem.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Tag(cmd) => tag::run(cmd),
+        Command::Reference(cmd) => reference::run(cmd),
+        Command::Schema(cmd) => schema::run(cmd),
+    }
+}

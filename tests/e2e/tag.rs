@@ -1,0 +1,272 @@
+//! `tagcast tag …`, `tagcast reference …` and `tagcast schema export`.
+
+use serde_json::Value;
+
+use crate::support::{bless, path, run, stderr, stdout};
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect()
+}
+
+#[test]
+fn check_accepts_the_proposal_example() {
+    let out = run(&["tag", "check", "1.1-demo-201108-195630"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1 checked, 1 valid, 0 invalid\n");
+}
+
+#[test]
+fn check_rejects_february_30_naming_the_day() {
+    let out = run(&["tag", "check", "1.1-demo-200230-000000"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        "invalid tag \"1.1-demo-200230-000000\": day 30 at position 13 is out of range 01-29 for February 2020\n\
+         1 checked, 0 valid, 1 invalid\n"
+    );
+}
+
+#[test]
+fn check_json_has_exactly_the_documented_fields() {
+    let out = run(
+        &[
+            "tag",
+            "check",
+            "--format",
+            "json",
+            "1.1-demo-201108-195630",
+            "1.1-demo-200230-000000",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let records = json_lines(&stdout(&out));
+    assert_eq!(
+        records[0],
+        serde_json::json!({
+            "tag": "1.1-demo-201108-195630",
+            "valid": true,
+            "canonical": "1.1.0-demo-201108-195630",
+            "semver": "1.1.0-demo-201108-195630",
+            "apiVersion": "1.1.0",
+            "stage": "demo",
+            "timestamp": "2020-11-08T19:56:30Z",
+            "errors": []
+        })
+    );
+    assert_eq!(
+        records[1],
+        serde_json::json!({
+            "tag": "1.1-demo-200230-000000",
+            "valid": false,
+            "canonical": null,
+            "semver": null,
+            "apiVersion": null,
+            "stage": null,
+            "timestamp": null,
+            "errors": ["invalid tag \"1.1-demo-200230-000000\": day 30 at position 13 is out of range 01-29 for February 2020"]
+        })
+    );
+}
+
+#[test]
+fn check_reads_a_file_from_standard_input_in_order() {
+    let input = "1.0.0-production-200101-000000\r\nlatest\n\n2.0-staging-991231-235959\n";
+    let out = run(&["tag", "check", "--format", "json", "--file", "-"], input);
+    assert_eq!(out.status.code(), Some(1));
+    let tags: Vec<_> = json_lines(&stdout(&out))
+        .iter()
+        .map(|r| (r["tag"].as_str().unwrap().to_owned(), r["valid"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            ("1.0.0-production-200101-000000".to_owned(), true),
+            ("latest".to_owned(), false),
+            ("2.0-staging-991231-235959".to_owned(), true)
+        ]
+    );
+}
+
+#[test]
+fn check_reports_an_unreadable_file_with_exit_2() {
+    let out = run(&["tag", "check", "--file", "/nonexistent/tags.txt"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot open /nonexistent/tags.txt"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn new_formats_the_given_time_in_utc() {
+    let out = run(
+        &[
+            "tag",
+            "new",
+            "--api-version",
+            "1.1.0",
+            "--stage",
+            "demo",
+            "--at",
+            "2020-11-08T20:56:30+01:00",
+            "--image",
+            "elixircloud/cwl-wes",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "elixircloud/cwl-wes:1.1.0-demo-201108-195630\n");
+}
+
+#[test]
+fn new_now_produces_a_valid_tag() {
+    let out = run(&["tag", "new", "--api-version", "2.0.1", "--stage", "staging"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let tag = stdout(&out);
+    let tag = tagcast_spec::Tag::parse(tag.trim_end()).expect("tag new prints a valid tag");
+    let age = chrono::Utc::now() - tag.timestamp().to_datetime();
+    assert!(age.num_seconds().abs() < 120, "the tag's time is now: {tag}");
+}
+
+#[test]
+fn new_rejects_a_bad_api_version_with_exit_2() {
+    let out = run(&["tag", "new", "--api-version", "1.01", "--stage", "demo"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "error: invalid api-version \"1.01\": minor version \"01\" at position 2 has a leading zero\n"
+    );
+}
+
+#[test]
+fn new_rejects_an_unknown_stage_as_a_usage_error() {
+    let out = run(&["tag", "new", "--api-version", "1.1", "--stage", "prod"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("invalid stage \"prod\""), "{}", stderr(&out));
+}
+
+#[test]
+fn sort_groups_by_stage_and_orders_oldest_first() {
+    let input = "1.1.0-production-201108-195630\n1.0.9-demo-211231-000000\n1.1-production-201108-195629\n\
+                 1.0.10-production-190101-000000\n1.1.0-demo-201108-195630\n";
+    let out = run(&["tag", "sort", "--file", "-"], input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "1.0.10-production-190101-000000\n1.1-production-201108-195629\n1.1.0-production-201108-195630\n\
+         1.0.9-demo-211231-000000\n1.1.0-demo-201108-195630\n"
+    );
+}
+
+#[test]
+fn latest_applies_the_update_rule() {
+    let input = "1.1.0-production-201108-195630\n2.0.0-production-210101-000000\n1.2.0-production-200101-000000\n\
+                 1.9.0-demo-250101-000000\nlatest\n";
+    let out = run(
+        &[
+            "tag",
+            "latest",
+            "--stage",
+            "production",
+            "--api-version",
+            "^1.1",
+            "--file",
+            "-",
+        ],
+        input,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1.2.0-production-200101-000000\n");
+
+    let out = run(
+        &[
+            "tag",
+            "latest",
+            "--stage",
+            "production",
+            "--api-version",
+            "^1.1",
+            "--after",
+            "1.2.0-production-200101-000000",
+            "--file",
+            "-",
+        ],
+        input,
+    );
+    assert_eq!(out.status.code(), Some(1), "nothing newer than the newest");
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn normalize_prints_canonical_forms() {
+    let out = run(
+        &[
+            "tag",
+            "normalize",
+            "1.1-demo-201108-195630",
+            "2.0.1-staging-240229-000000",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), "1.1.0-demo-201108-195630\n2.0.1-staging-240229-000000\n");
+}
+
+#[test]
+fn reference_parse_normalizes_docker_hub_names() {
+    let out = run(
+        &[
+            "reference",
+            "parse",
+            "--format",
+            "json",
+            "cwl-wes:1.1-demo-201108-195630",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["repository"], "docker.io/library/cwl-wes");
+    assert_eq!(v["tag"], "1.1-demo-201108-195630");
+    assert_eq!(v["tagcastTag"], true);
+
+    let out = run(&["reference", "parse", "Elixircloud/cwl-wes"], "");
+    assert_eq!(out.status.code(), Some(0), "an upper-case first component is a host");
+    let out = run(&["reference", "parse", "elixircloud/CWL-wes"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("path component \"CWL-wes\" at position 12"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The checked-in `schemas/` equal what `tagcast schema export` writes;
+/// `TAGCAST_BLESS=1 cargo test` rewrites them.
+#[test]
+fn schemas_do_not_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    let out = run(&["schema", "export", "--out", out_dir], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut drifted = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let generated = std::fs::read_to_string(entry.path()).unwrap();
+        let checked_in = path("schemas").join(entry.file_name());
+        if bless() {
+            std::fs::write(&checked_in, &generated).unwrap();
+        } else if std::fs::read_to_string(&checked_in).ok().as_deref() != Some(generated.as_str()) {
+            drifted.push(checked_in.display().to_string());
+        }
+    }
+    assert!(
+        drifted.is_empty(),
+        "generated schemas differ from the checked-in ones (run `TAGCAST_BLESS=1 cargo test` or \
+         `cargo run -- schema export`): {drifted:?}"
+    );
+}
