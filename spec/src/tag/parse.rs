@@ -59,7 +59,13 @@ impl<'a> Cursor<'a> {
         }
         let digits = &self.input[start..self.pos];
         if digits.is_empty() {
-            return Err(self.unexpected_at(start, expected, "TAG-2"));
+            // Nothing may come before the api-version (TAG-1).
+            let requirement = if start == 0 && self.what == "tag" {
+                "TAG-1"
+            } else {
+                "TAG-2"
+            };
+            return Err(self.unexpected_at(start, expected, requirement));
         }
         if digits.len() > 1 && digits.starts_with('0') {
             return Err(self.error(TagErrorKind::LeadingZero {
