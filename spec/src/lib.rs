@@ -6,6 +6,8 @@
 //!   receives;
 //! - [`ImageReference`], [`Repository`], [`Digest`]: OCI image references
 //!   and Docker Hub normalization;
+//! - [`event`]: the callback event, [`ImagePublished`] in a [`CloudEvent`];
+//! - [`webhook`]: Standard Webhooks signing and verification of callbacks;
 //! - [`schema`]: the JSON Schemas generated from these types.
 //!
 //! This crate is small and dependency-light so that brokers, CD endpoints
@@ -14,12 +16,15 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod event;
 mod reference;
 mod requirement;
 pub mod schema;
 mod tag;
+pub mod webhook;
 
 pub use error::{ReferenceError, RequirementError, TagError, TimestampRangeError};
+pub use event::{CloudEvent, ImagePublished};
 pub use reference::{
     DOCKER_HUB, Digest, ImageReference, MAX_NAME_LENGTH, REFERENCE_PATTERN, REPOSITORY_PATTERN, Repository,
 };

@@ -1,0 +1,3 @@
+//! Public behaviour of `tagcast-spec`, one integration binary for the crate.
+
+mod contract;
