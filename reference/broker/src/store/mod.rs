@@ -1,0 +1,490 @@
+//! Durable state: services, subscriptions, hook sources, the inbound event
+//! log and the delivery outbox. One [`Store`] trait, two implementations
+//! ([`SqliteStore`], [`PostgresStore`]) that run the same queries
+//! (`queries.rs`) and differ only in how rows are locked when claimed.
+
+mod postgres;
+mod queries;
+mod sqlite;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// What a store call returns.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A boxed future, so that [`Store`] can be used as `Arc<dyn Store>`.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
+
+/// A failed store call.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row to create exists already.
+    #[error("{0} exists already")]
+    Conflict(String),
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL is not one this broker knows.
+    #[error("unsupported database URL {0:?}: expected sqlite://PATH, sqlite::memory: or postgres://...")]
+    UnsupportedUrl(String),
+}
+
+/// Milliseconds since the Unix epoch: every time in the store.
+pub type Millis = i64;
+
+/// The current time in milliseconds.
+pub fn now_ms() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A service to create or replace.
+#[derive(Debug, Clone)]
+pub struct NewService {
+    /// The service id.
+    pub id: String,
+    /// The document as reads show it (no secret, no hooks), JSON.
+    pub document: String,
+    /// The subscription, if the service has one.
+    pub subscription: Option<NewSubscription>,
+}
+
+/// The stored part of a `subscription` object.
+#[derive(Debug, Clone)]
+pub struct NewSubscription {
+    /// The subscribed stage, as the grammar spells it.
+    pub stage: String,
+    /// The API requirement, e.g. `^1.1`.
+    pub api_requirement: String,
+    /// Where callbacks go.
+    pub callback_url: String,
+    /// The signing secret, `whsec_…`.
+    pub secret: String,
+    /// Normalized repositories.
+    pub images: Vec<String>,
+}
+
+/// A stored service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredService {
+    /// The service id.
+    pub id: String,
+    /// The document as reads show it, JSON.
+    pub document: String,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it was last replaced.
+    pub updated_at: Millis,
+}
+
+/// One inbound URL: a kind of registry at one registry host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookSource {
+    /// The path token, ≥ 128 random bits.
+    pub token: String,
+    /// The adapter kind (`distribution`, `generic`, …).
+    pub kind: String,
+    /// The registry host, as in normalized repositories (`docker.io`, `registry.example.org:5000`).
+    pub registry: String,
+    /// The secret the registry signs with, for kinds that sign (`generic`).
+    pub secret: Option<String>,
+}
+
+/// What became of one event of an inbound hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// A tag to match against subscriptions.
+    Accepted,
+    /// Recorded in the event log and otherwise ignored.
+    Ignored(String),
+}
+
+/// One normalized event of an authentic inbound hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInboundEvent {
+    /// The adapter kind.
+    pub kind: String,
+    /// The registry host (from the hook source, never from the payload).
+    pub registry: String,
+    /// The registry's own event id, if it sends one.
+    pub source_event_id: Option<String>,
+    /// The normalized repository.
+    pub repository: Option<String>,
+    /// The tag as pushed.
+    pub tag: Option<String>,
+    /// The manifest digest.
+    pub digest: Option<String>,
+    /// The manifest media type.
+    pub media_type: Option<String>,
+    /// Whether the manifest is an index (multi-arch): it wins over the platform manifests of one push.
+    pub is_index: bool,
+    /// Accepted or ignored, with the reason.
+    pub disposition: Disposition,
+}
+
+/// An event of the event log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundEvent {
+    /// The broker's id of the event.
+    pub id: String,
+    /// The adapter kind.
+    pub kind: String,
+    /// The registry host.
+    pub registry: String,
+    /// The registry's own event id.
+    pub source_event_id: Option<String>,
+    /// The normalized repository.
+    pub repository: Option<String>,
+    /// The tag as pushed.
+    pub tag: Option<String>,
+    /// The manifest digest.
+    pub digest: Option<String>,
+    /// `accepted` or `ignored`.
+    pub status: String,
+    /// Why it was ignored.
+    pub reason: Option<String>,
+    /// When the hook arrived.
+    pub received_at: Millis,
+    /// When matching finished.
+    pub matched_at: Option<Millis>,
+    /// How many deliveries matching created.
+    pub matched: Option<i64>,
+}
+
+/// A subscription whose images include a repository, for matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    /// The subscribing service.
+    pub service_id: String,
+    /// The subscribed stage.
+    pub stage: String,
+    /// The API requirement.
+    pub api_requirement: String,
+    /// The last tag delivered to it for this repository.
+    pub last_tag: Option<String>,
+    /// Tags of this repository waiting in its outbox.
+    pub pending_tags: Vec<String>,
+}
+
+/// A delivery to put in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// The delivery id: the CloudEvents `id` and the `webhook-id`.
+    pub id: String,
+    /// The inbound event.
+    pub event_id: String,
+    /// The subscriber.
+    pub service_id: String,
+    /// The normalized repository.
+    pub repository: String,
+    /// The tag as pushed.
+    pub tag: String,
+    /// The digest.
+    pub digest: String,
+    /// The exact body to send on every attempt.
+    pub payload: String,
+}
+
+/// A claimed delivery with what the worker needs to send it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueDelivery {
+    /// The delivery id (`webhook-id`).
+    pub id: String,
+    /// The subscriber.
+    pub service_id: String,
+    /// The normalized repository.
+    pub repository: String,
+    /// The tag.
+    pub tag: String,
+    /// The digest.
+    pub digest: String,
+    /// The body.
+    pub payload: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+    /// Attempts made before the last manual redelivery: the retry schedule starts again there.
+    pub schedule_offset: i64,
+    /// When the delivery was created.
+    pub created_at: Millis,
+    /// Where to send it.
+    pub callback_url: String,
+    /// The signing secret.
+    pub secret: String,
+    /// Whether the subscription is enabled.
+    pub enabled: bool,
+    /// The last tag delivered to the subscriber for this repository.
+    pub last_tag: Option<String>,
+}
+
+/// The state of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting for its next attempt.
+    Pending,
+    /// The subscriber answered 2xx.
+    Succeeded,
+    /// A permanent failure (4xx other than 408/409/429, subscription disabled).
+    Failed,
+    /// The retry schedule is exhausted: dead-lettered.
+    Dead,
+    /// Not sent: the subscriber already has this tag or a newer one.
+    Skipped,
+}
+
+impl DeliveryState {
+    /// The name stored and shown in the delivery log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a worker reports after handling a claimed delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// The delivery.
+    pub delivery_id: String,
+    /// The worker that claimed it; a report from a worker whose claim was lost is dropped.
+    pub worker: String,
+    /// Whether a request was made (false for a skip).
+    pub attempted: bool,
+    /// When the attempt started.
+    pub started_at: Millis,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// The HTTP status, if there was an answer.
+    pub status: Option<i64>,
+    /// Why it failed, if it did (never a secret).
+    pub error: Option<String>,
+    /// The state after this attempt.
+    pub state: DeliveryState,
+    /// When to try again (state `pending`).
+    pub next_attempt_at: Option<Millis>,
+    /// Disable the subscription with this reason (410 Gone).
+    pub disable_subscription: Option<String>,
+}
+
+/// One attempt of a delivery, for the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1, 2, …
+    pub attempt: i64,
+    /// When it started.
+    pub started_at: Millis,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// The HTTP status, if there was an answer.
+    pub status: Option<i64>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// A delivery of the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// The delivery id (`webhook-id`).
+    pub id: String,
+    /// The inbound event.
+    pub event_id: String,
+    /// The subscriber.
+    pub service_id: String,
+    /// The normalized repository.
+    pub repository: String,
+    /// The tag.
+    pub tag: String,
+    /// The digest.
+    pub digest: String,
+    /// `pending`, `succeeded`, `failed`, `dead` or `skipped`.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When the next attempt is due.
+    pub next_attempt_at: Option<Millis>,
+    /// The last HTTP status.
+    pub last_status: Option<i64>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// When it was created.
+    pub created_at: Millis,
+    /// When it last changed.
+    pub updated_at: Millis,
+    /// Its attempts, oldest first (only filled by [`Store::delivery`]).
+    pub attempt_log: Vec<Attempt>,
+}
+
+/// The last delivered tag of one image of a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageState {
+    /// The normalized repository.
+    pub repository: String,
+    /// The last delivered tag.
+    pub last_tag: Option<String>,
+    /// Its digest.
+    pub last_digest: Option<String>,
+    /// When it was delivered.
+    pub last_delivered_at: Option<Millis>,
+}
+
+/// The state of a subscription, for the status resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionState {
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// Why it was disabled (410 Gone).
+    pub disabled_reason: Option<String>,
+    /// Per image.
+    pub images: Vec<ImageState>,
+    /// Deliveries per state.
+    pub counts: Vec<(String, i64)>,
+}
+
+/// The broker's durable state.
+///
+/// Implementations must make every write that a hook acknowledgement
+/// depends on durable before returning.
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    /// Whether the database answers.
+    fn ping(&self) -> StoreFuture<'_, ()>;
+
+    /// A broker setting.
+    fn setting<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>>;
+
+    /// Sets a setting unless it exists; returns the value in force.
+    fn init_setting<'a>(&'a self, key: &'a str, value: &'a str) -> StoreFuture<'a, String>;
+
+    /// Creates a service; [`StoreError::Conflict`] if the id is taken.
+    fn insert_service(&self, service: NewService) -> StoreFuture<'_, ()>;
+
+    /// Creates or replaces a service; true if it was created. The last
+    /// delivered tags of images kept in the subscription are kept; a
+    /// replaced subscription is enabled again.
+    fn replace_service(&self, service: NewService) -> StoreFuture<'_, bool>;
+
+    /// Deletes a service, its subscription and its deliveries; false if there was none.
+    fn delete_service<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool>;
+
+    /// One service.
+    fn service<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<StoredService>>;
+
+    /// Every service, by id.
+    fn services(&self) -> StoreFuture<'_, Vec<StoredService>>;
+
+    /// The hook source of a kind at a registry, created with a fresh token
+    /// (and `secret`, if given) the first time.
+    fn hook_source<'a>(
+        &'a self,
+        kind: &'a str,
+        registry: &'a str,
+        secret: Option<&'a str>,
+    ) -> StoreFuture<'a, HookSource>;
+
+    /// The hook source of a path token.
+    fn hook_source_by_token<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<HookSource>>;
+
+    /// Records the events of one authentic hook in one transaction,
+    /// deduplicating by the registry's event id and by (registry,
+    /// repository, tag, digest) and coalescing platform manifests into
+    /// their index. Returns what became of each.
+    fn record_inbound(&self, events: Vec<NewInboundEvent>) -> StoreFuture<'_, Vec<(String, Disposition)>>;
+
+    /// Claims accepted events not yet matched, oldest first, until `lease_until`.
+    fn claim_inbound(&self, now: Millis, lease_until: Millis, limit: i64) -> StoreFuture<'_, Vec<InboundEvent>>;
+
+    /// The enabled subscriptions whose images include `repository`.
+    fn subscribers<'a>(&'a self, repository: &'a str) -> StoreFuture<'a, Vec<Subscriber>>;
+
+    /// Puts the deliveries of an event in the outbox and marks it matched,
+    /// in one transaction; a delivery for an (event, subscriber) that exists
+    /// is not added twice. Returns how many were added.
+    fn complete_inbound<'a>(
+        &'a self,
+        event_id: &'a str,
+        deliveries: Vec<NewDelivery>,
+        now: Millis,
+    ) -> StoreFuture<'a, u64>;
+
+    /// Claims due deliveries for a worker until `lease_until`; replicas
+    /// never claim the same delivery at once.
+    fn claim_deliveries<'a>(
+        &'a self,
+        worker: &'a str,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+    ) -> StoreFuture<'a, Vec<DueDelivery>>;
+
+    /// Records the outcome of a claimed delivery and releases the claim.
+    fn finish_attempt(&self, record: AttemptRecord) -> StoreFuture<'_, ()>;
+
+    /// Releases the claims of a worker (at shutdown), or of every worker
+    /// when `worker` is `None` (at start of a single-process store).
+    fn release_claims<'a>(&'a self, worker: Option<&'a str>) -> StoreFuture<'a, ()>;
+
+    /// The deliveries of a service, newest first.
+    fn deliveries<'a>(&'a self, service_id: &'a str, limit: i64) -> StoreFuture<'a, Vec<DeliveryRecord>>;
+
+    /// One delivery of a service with its attempts.
+    fn delivery<'a>(&'a self, service_id: &'a str, id: &'a str) -> StoreFuture<'a, Option<DeliveryRecord>>;
+
+    /// Makes a delivery due now, its retry schedule started again; false if there is none.
+    fn redeliver<'a>(&'a self, service_id: &'a str, id: &'a str, now: Millis) -> StoreFuture<'a, bool>;
+
+    /// The state of a service's subscription.
+    fn subscription_state<'a>(&'a self, service_id: &'a str) -> StoreFuture<'a, Option<SubscriptionState>>;
+
+    /// The event log, newest first.
+    fn inbound_events(&self, limit: i64) -> StoreFuture<'_, Vec<InboundEvent>>;
+
+    /// Deliveries waiting (`pending`) plus accepted events not yet matched.
+    fn queue_depth(&self) -> StoreFuture<'_, i64>;
+}
+
+/// Opens the store a database URL names and migrates it.
+///
+/// # Errors
+///
+/// [`StoreError::UnsupportedUrl`] for a URL of another scheme, or the
+/// database's error.
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// A random token of 256 bits, URL-safe.
+pub fn random_token() -> String {
+    use base64::Engine as _;
+    use rand::Rng as _;
+    let bytes: [u8; 32] = rand::rng().random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A new time-ordered id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,349 @@
+//! The store suite: every case runs on SQLite and on PostgreSQL.
+
+use std::sync::Arc;
+
+use tagcast_broker::store::{
+    AttemptRecord, DeliveryState, Disposition, NewDelivery, NewInboundEvent, NewService, NewSubscription, Store,
+    StoreError, new_id, now_ms,
+};
+
+const REPO: &str = "registry.example.org/team/app";
+const DIGEST_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const DIGEST_B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+fn service(id: &str, images: &[&str]) -> NewService {
+    NewService {
+        id: id.to_owned(),
+        document: format!(r#"{{"id":"{id}"}}"#),
+        subscription: Some(NewSubscription {
+            stage: "production".into(),
+            api_requirement: "^1.1".into(),
+            callback_url: "https://cd.example.org/hook".into(),
+            secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
+            images: images.iter().map(|s| (*s).to_owned()).collect(),
+        }),
+    }
+}
+
+fn pushed(tag: &str, digest: &str, event_id: Option<&str>) -> NewInboundEvent {
+    NewInboundEvent {
+        kind: "distribution".into(),
+        registry: "registry.example.org".into(),
+        source_event_id: event_id.map(str::to_owned),
+        repository: Some(REPO.into()),
+        tag: Some(tag.into()),
+        digest: Some(digest.into()),
+        media_type: Some("application/vnd.oci.image.manifest.v1+json".into()),
+        is_index: false,
+        disposition: Disposition::Accepted,
+    }
+}
+
+async fn services_round_trip(store: Arc<dyn Store>) {
+    store.insert_service(service("svc-1", &[REPO])).await.unwrap();
+    let err = store.insert_service(service("svc-1", &[REPO])).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store.service("svc-1").await.unwrap().unwrap().document,
+        r#"{"id":"svc-1"}"#
+    );
+    assert!(store.service("nope").await.unwrap().is_none());
+
+    let mut replaced = service("svc-1", &["registry.example.org/team/other"]);
+    replaced.document = r#"{"id":"svc-1","v":2}"#.into();
+    assert!(
+        !store.replace_service(replaced).await.unwrap(),
+        "an existing service is replaced, not created"
+    );
+    assert!(store.replace_service(service("svc-2", &[REPO])).await.unwrap());
+    let all = store.services().await.unwrap();
+    assert_eq!(
+        all.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["svc-1", "svc-2"]
+    );
+    assert_eq!(all[0].document, r#"{"id":"svc-1","v":2}"#);
+    // The replaced subscription no longer matches the old image.
+    let subs = store.subscribers(REPO).await.unwrap();
+    assert_eq!(
+        subs.iter().map(|s| s.service_id.as_str()).collect::<Vec<_>>(),
+        ["svc-2"]
+    );
+
+    assert!(store.delete_service("svc-2").await.unwrap());
+    assert!(!store.delete_service("svc-2").await.unwrap());
+    assert!(store.subscribers(REPO).await.unwrap().is_empty());
+}
+
+async fn hook_sources_are_shared(store: Arc<dyn Store>) {
+    let a = store
+        .hook_source("distribution", "registry.example.org", None)
+        .await
+        .unwrap();
+    let b = store
+        .hook_source("distribution", "registry.example.org", None)
+        .await
+        .unwrap();
+    assert_eq!(a, b, "one token per (kind, registry)");
+    assert!(a.token.len() >= 22, "at least 128 bits: {}", a.token);
+    let c = store
+        .hook_source("distribution", "other.example.org", None)
+        .await
+        .unwrap();
+    assert_ne!(a.token, c.token);
+    assert_eq!(store.hook_source_by_token(&a.token).await.unwrap(), Some(a));
+    assert_eq!(store.hook_source_by_token("unknown").await.unwrap(), None);
+}
+
+async fn inbound_deduplicates(store: Arc<dyn Store>) {
+    let out = store
+        .record_inbound(vec![
+            pushed("1.1.0-production-201108-195630", DIGEST_A, Some("ev-1")),
+            pushed("1.1.0-production-201108-195630", DIGEST_A, Some("ev-2")),
+            pushed("1.1.0-production-201109-000000", DIGEST_B, Some("ev-1")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out[0].1, Disposition::Accepted);
+    let Disposition::Ignored(reason) = &out[1].1 else {
+        panic!("{out:?}")
+    };
+    assert!(
+        reason.starts_with("duplicate: registry.example.org/team/app:1.1.0"),
+        "{reason}"
+    );
+    let Disposition::Ignored(reason) = &out[2].1 else {
+        panic!("{out:?}")
+    };
+    assert!(reason.starts_with("duplicate: registry event id ev-1"), "{reason}");
+
+    // A second hook with the same content is a duplicate too.
+    let again = store
+        .record_inbound(vec![pushed("1.1.0-production-201108-195630", DIGEST_A, None)])
+        .await
+        .unwrap();
+    assert!(matches!(again[0].1, Disposition::Ignored(_)), "{again:?}");
+
+    let log = store.inbound_events(10).await.unwrap();
+    assert_eq!(log.len(), 4);
+    assert_eq!(log.iter().filter(|e| e.status == "accepted").count(), 1);
+}
+
+async fn index_wins_over_platform_manifests(store: Arc<dyn Store>) {
+    let mut index = pushed("1.1.0-production-201108-195630", DIGEST_A, None);
+    index.is_index = true;
+    let platform = pushed("1.1.0-production-201108-195630", DIGEST_B, None);
+    let out = store.record_inbound(vec![index, platform]).await.unwrap();
+    assert_eq!(out[0].1, Disposition::Accepted);
+    let Disposition::Ignored(reason) = &out[1].1 else {
+        panic!("{out:?}")
+    };
+    assert!(reason.contains(DIGEST_A), "{reason}");
+}
+
+async fn outbox_claims_once_and_retries(store: Arc<dyn Store>) {
+    store.insert_service(service("svc", &[REPO])).await.unwrap();
+    let out = store
+        .record_inbound(vec![pushed("1.1.0-production-201108-195630", DIGEST_A, None)])
+        .await
+        .unwrap();
+    let now = now_ms();
+    let claimed = store.claim_inbound(now, now + 60_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, out[0].0);
+    assert!(
+        store.claim_inbound(now, now + 60_000, 10).await.unwrap().is_empty(),
+        "claimed once"
+    );
+    assert_eq!(store.queue_depth().await.unwrap(), 1);
+
+    let delivery = NewDelivery {
+        id: new_id(),
+        event_id: claimed[0].id.clone(),
+        service_id: "svc".into(),
+        repository: REPO.into(),
+        tag: "1.1.0-production-201108-195630".into(),
+        digest: DIGEST_A.into(),
+        payload: "{}".into(),
+    };
+    assert_eq!(
+        store
+            .complete_inbound(&claimed[0].id, vec![delivery.clone()], now)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .complete_inbound(&claimed[0].id, vec![delivery.clone()], now)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .claim_inbound(now + 120_000, now + 180_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "matched"
+    );
+
+    let subs = store.subscribers(REPO).await.unwrap();
+    assert_eq!(subs[0].pending_tags, ["1.1.0-production-201108-195630"]);
+
+    let due = store.claim_deliveries("w1", now, now + 60_000, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, delivery.id);
+    assert_eq!(due[0].callback_url, "https://cd.example.org/hook");
+    assert!(
+        store
+            .claim_deliveries("w2", now, now + 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    store
+        .finish_attempt(AttemptRecord {
+            delivery_id: delivery.id.clone(),
+            worker: "w1".into(),
+            attempted: true,
+            started_at: now,
+            duration_ms: 3,
+            status: Some(500),
+            error: Some("HTTP 500".into()),
+            state: DeliveryState::Pending,
+            next_attempt_at: Some(now + 5_000),
+            disable_subscription: None,
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_deliveries("w2", now + 1_000, now + 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due"
+    );
+    let due = store
+        .claim_deliveries("w2", now + 5_000, now + 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(due[0].attempts, 1);
+    // A report from a worker that lost its claim is dropped.
+    let mut stale = AttemptRecord {
+        delivery_id: delivery.id.clone(),
+        worker: "w1".into(),
+        attempted: true,
+        started_at: now,
+        duration_ms: 3,
+        status: Some(200),
+        error: None,
+        state: DeliveryState::Succeeded,
+        next_attempt_at: None,
+        disable_subscription: None,
+    };
+    store.finish_attempt(stale.clone()).await.unwrap();
+    assert_eq!(
+        store.delivery("svc", &delivery.id).await.unwrap().unwrap().state,
+        "pending"
+    );
+    stale.worker = "w2".into();
+    store.finish_attempt(stale).await.unwrap();
+
+    let record = store.delivery("svc", &delivery.id).await.unwrap().unwrap();
+    assert_eq!(record.state, "succeeded");
+    assert_eq!(record.attempts, 2);
+    assert_eq!(
+        record.attempt_log.iter().map(|a| a.status).collect::<Vec<_>>(),
+        [Some(500), Some(200)]
+    );
+    let state = store.subscription_state("svc").await.unwrap().unwrap();
+    assert_eq!(
+        state.images[0].last_tag.as_deref(),
+        Some("1.1.0-production-201108-195630")
+    );
+    assert_eq!(state.counts, [("succeeded".to_owned(), 1)]);
+    assert_eq!(store.queue_depth().await.unwrap(), 0);
+
+    // Manual redelivery makes it due again.
+    assert!(store.redeliver("svc", &delivery.id, now + 10_000).await.unwrap());
+    assert!(!store.redeliver("other", &delivery.id, now + 10_000).await.unwrap());
+    let due = store
+        .claim_deliveries("w3", now + 10_000, now + 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!((due[0].attempts, due[0].schedule_offset), (2, 2));
+}
+
+async fn gone_disables_and_claims_release(store: Arc<dyn Store>) {
+    store.insert_service(service("svc", &[REPO])).await.unwrap();
+    let out = store
+        .record_inbound(vec![pushed("1.1.0-production-201108-195630", DIGEST_A, None)])
+        .await
+        .unwrap();
+    let now = now_ms();
+    let id = new_id();
+    let delivery = NewDelivery {
+        id: id.clone(),
+        event_id: out[0].0.clone(),
+        service_id: "svc".into(),
+        repository: REPO.into(),
+        tag: "1.1.0-production-201108-195630".into(),
+        digest: DIGEST_A.into(),
+        payload: "{}".into(),
+    };
+    store.complete_inbound(&out[0].0, vec![delivery], now).await.unwrap();
+    assert_eq!(
+        store.claim_deliveries("w1", now, now + 60_000, 10).await.unwrap().len(),
+        1
+    );
+    store.release_claims(Some("w1")).await.unwrap();
+    assert_eq!(
+        store.claim_deliveries("w2", now, now + 60_000, 10).await.unwrap().len(),
+        1,
+        "released"
+    );
+    store
+        .finish_attempt(AttemptRecord {
+            delivery_id: id.clone(),
+            worker: "w2".into(),
+            attempted: true,
+            started_at: now,
+            duration_ms: 1,
+            status: Some(410),
+            error: Some("HTTP 410".into()),
+            state: DeliveryState::Failed,
+            next_attempt_at: None,
+            disable_subscription: Some("the callback URL answered 410 Gone".into()),
+        })
+        .await
+        .unwrap();
+    let state = store.subscription_state("svc").await.unwrap().unwrap();
+    assert!(!state.enabled);
+    assert!(
+        store.subscribers(REPO).await.unwrap().is_empty(),
+        "a disabled subscription matches nothing"
+    );
+    // A PUT of the service enables it again and keeps what was delivered.
+    store.replace_service(service("svc", &[REPO])).await.unwrap();
+    assert!(store.subscription_state("svc").await.unwrap().unwrap().enabled);
+}
+
+async fn settings_initialize_once(store: Arc<dyn Store>) {
+    assert_eq!(store.setting("k").await.unwrap(), None);
+    assert_eq!(store.init_setting("k", "one").await.unwrap(), "one");
+    assert_eq!(store.init_setting("k", "two").await.unwrap(), "one");
+    store.ping().await.unwrap();
+}
+
+crate::store_cases!(
+    services_round_trip,
+    hook_sources_are_shared,
+    inbound_deduplicates,
+    index_wins_over_platform_manifests,
+    outbox_claims_once_and_retries,
+    gone_disables_and_claims_release,
+    settings_initialize_once,
+);
