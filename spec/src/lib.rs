@@ -6,6 +6,8 @@
 //!   receives;
 //! - [`ImageReference`], [`Repository`], [`Digest`]: OCI image references
 //!   and Docker Hub normalization;
+//! - [`service`], [`subscription`], [`delivery`], [`error_body`],
+//!   [`generic`]: the Service API extension of `spec/service-api.md`;
 //! - [`event`]: the callback event, [`ImagePublished`] in a [`CloudEvent`];
 //! - [`webhook`]: Standard Webhooks signing and verification of callbacks;
 //! - [`schema`]: the JSON Schemas generated from these types.
@@ -15,11 +17,16 @@
 //! runtime.
 #![deny(missing_docs)]
 
+pub mod delivery;
 mod error;
+pub mod error_body;
 pub mod event;
+pub mod generic;
 mod reference;
 mod requirement;
 pub mod schema;
+pub mod service;
+pub mod subscription;
 mod tag;
 pub mod webhook;
 

@@ -190,11 +190,10 @@ impl JsonSchema for Secret {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "description": "A signing secret `whsec_<base64>` of 24 to 64 random bytes (spec/callbacks.md CB-4). Write-only: the broker returns it once, in the answer to the write that set or generated it, and never in a read (API-6).",
+            "description": "A signing secret `whsec_<base64>` of 24 to 64 random bytes (spec/callbacks.md CB-4). The broker returns it once, in the answer to the write that set or generated it, and never in a read (API-6).",
             "pattern": SECRET_PATTERN,
             "minLength": 38,
             "maxLength": 94,
-            "writeOnly": true,
             "examples": ["whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"]
         })
     }

@@ -3,4 +3,5 @@
 //! `spec/callbacks.md`.
 
 mod event;
+mod service;
 mod webhook;
