@@ -9,8 +9,12 @@ use std::fmt;
 /// A string is not a tag (or an api-version) of the tagcast grammar
 /// (`spec/tags.md`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} {input:?}: {kind}")]
-pub struct TagError {
+#[error("invalid {} {:?}: {}", .0.what, .0.input, .0.kind)]
+pub struct TagError(Box<TagErrorInner>);
+
+// Boxed so that `Result<Tag, TagError>` stays small on the fast path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TagErrorInner {
     what: &'static str,
     input: String,
     kind: TagErrorKind,
@@ -18,26 +22,26 @@ pub struct TagError {
 
 impl TagError {
     pub(crate) fn new(what: &'static str, input: &str, kind: TagErrorKind) -> Self {
-        Self {
+        Self(Box::new(TagErrorInner {
             what,
             input: input.to_owned(),
             kind,
-        }
+        }))
     }
 
     /// The rejected input, as given.
     pub fn input(&self) -> &str {
-        &self.input
+        &self.0.input
     }
 
     /// Byte offset (from 0) in the input where the broken rule applies.
     pub fn position(&self) -> usize {
-        self.kind.position()
+        self.0.kind.position()
     }
 
     /// The requirement ID of `spec/tags.md` that the input breaks, e.g. `TAG-4`.
     pub fn requirement(&self) -> &'static str {
-        self.kind.requirement()
+        self.0.kind.requirement()
     }
 }
 

@@ -49,14 +49,18 @@ impl<'a> Cursor<'a> {
     fn num_id(&mut self, component: Component, expected: &'static str) -> Result<u64, TagError> {
         let start = self.pos;
         let mut value: u64 = 0;
-        let mut overflow = false;
         while let Some(b @ b'0'..=b'9') = self.peek() {
-            match value.checked_mul(10).and_then(|v| v.checked_add(u64::from(b - b'0'))) {
-                Some(v) => value = v,
-                None => overflow = true,
-            }
+            // Wraps only past 19 digits, which the length check below rejects
+            // before the value is used.
+            value = value.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
             self.pos += 1;
         }
+        // Equal-length digit strings compare like the numbers they denote.
+        let overflow = match self.pos - start {
+            ..20 => false,
+            20 => &self.input[start..self.pos] > "18446744073709551615",
+            _ => true,
+        };
         let digits = &self.input[start..self.pos];
         if digits.is_empty() {
             // Nothing may come before the api-version (TAG-1).
@@ -86,25 +90,24 @@ impl<'a> Cursor<'a> {
 
     fn stage(&mut self) -> Result<Stage, TagError> {
         let start = self.pos;
-        let len = self.bytes[start..]
-            .iter()
-            .position(|&b| b == b'-')
-            .unwrap_or(self.bytes.len() - start);
-        let word = &self.bytes[start..start + len];
-        let stage = match word {
-            b"production" => Stage::Production,
-            b"staging" => Stage::Staging,
-            b"development" => Stage::Development,
-            b"demo" => Stage::Demo,
-            _ => {
-                return Err(self.error(TagErrorKind::Stage {
-                    stage: self.input[start..start + len].to_owned(),
-                    position: start,
-                }));
-            }
+        let rest = &self.bytes[start..];
+        // Dispatch on the first byte; the word must end at '-' or the end.
+        let (stage, len) = match rest.first() {
+            Some(b'p') if rest.starts_with(b"production") => (Stage::Production, 10),
+            Some(b's') if rest.starts_with(b"staging") => (Stage::Staging, 7),
+            Some(b'd') if rest.starts_with(b"development") => (Stage::Development, 11),
+            Some(b'd') if rest.starts_with(b"demo") => (Stage::Demo, 4),
+            _ => (Stage::Demo, usize::MAX),
         };
-        self.pos += len;
-        Ok(stage)
+        if len != usize::MAX && matches!(rest.get(len), None | Some(b'-')) {
+            self.pos += len;
+            return Ok(stage);
+        }
+        let word = rest.iter().position(|&b| b == b'-').unwrap_or(rest.len());
+        Err(self.error(TagErrorKind::Stage {
+            stage: self.input[start..start + word].to_owned(),
+            position: start,
+        }))
     }
 
     /// Two ASCII digits as a number.
