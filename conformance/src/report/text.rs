@@ -1,0 +1,50 @@
+//! The text report: one line per check; evidence under each that did not
+//! pass; a summary line.
+
+use std::fmt::Write;
+
+use super::Report;
+use crate::outcome::Outcome;
+
+/// The report as text for a terminal or a CI log.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let id_width = report.checks.iter().map(|c| c.requirement.len()).max().unwrap_or(0);
+    for check in &report.checks {
+        let _ = write!(
+            out,
+            "{:<5} {:<id_width$}  {}",
+            check.outcome.as_str().to_uppercase(),
+            check.requirement,
+            check.name
+        );
+        match &check.message {
+            Some(message) if check.outcome != Outcome::Pass => {
+                let _ = writeln!(out, ": {message}");
+            }
+            _ => out.push('\n'),
+        }
+        if check.outcome != Outcome::Pass {
+            for (label, value) in [
+                ("sent", &check.evidence.sent),
+                ("expected", &check.evidence.expected),
+                ("received", &check.evidence.received),
+            ] {
+                if let Some(value) = value {
+                    let mut lines = value.lines();
+                    let _ = writeln!(out, "      {label:<9}{}", lines.next().unwrap_or(""));
+                    for line in lines {
+                        let _ = writeln!(out, "      {:<9}{line}", "");
+                    }
+                }
+            }
+        }
+    }
+    let s = &report.summary;
+    let _ = writeln!(
+        out,
+        "{}: {} ({} checks: {} pass, {} warn, {} skip, {} fail, {} error) against {}",
+        report.target, report.outcome, s.total, s.pass, s.warn, s.skip, s.fail, s.error, report.subject
+    );
+    out
+}

@@ -1,0 +1,166 @@
+//! A CD endpoint after DESIGN.md §6, with switches that break one rule each.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tagcast_spec::event::{CloudEvent, ImagePublished};
+use tagcast_spec::webhook::{self, Secret};
+
+pub const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+/// The rule a broken endpoint breaks; `None` keeps them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flaw {
+    None,
+    /// Accepts any signature, or none.
+    SkipsSignature,
+    /// Accepts any timestamp.
+    IgnoresTimestamp,
+    /// Answers 500 to a body that is not JSON.
+    FailsOnMalformedJson,
+    /// Verifies only the first entry of `webhook-signature`.
+    ChecksFirstSignatureOnly,
+    /// Applies every callback, duplicates included.
+    ReappliesDuplicates,
+    /// Answers 409 to a duplicate.
+    RejectsDuplicates,
+    /// Accepts any JSON body, event or not.
+    SkipsSchema,
+    /// Accepts any content type.
+    IgnoresContentType,
+    /// Has no body limit.
+    AcceptsHugeBodies,
+    /// Does not answer the validation handshake.
+    NoHandshake,
+    /// Answers 500 to everything it should accept.
+    RejectsValid,
+}
+
+#[derive(Clone)]
+struct Peer {
+    flaw: Flaw,
+    secret: Secret,
+    seen: Arc<Mutex<HashSet<String>>>,
+    applied: Arc<Mutex<u64>>,
+}
+
+/// Starts the endpoint; `POST /`, `OPTIONS /`, status at `GET /status`.
+pub async fn start(flaw: Flaw) -> SocketAddr {
+    let peer = Peer {
+        flaw,
+        secret: Secret::parse(SECRET).expect("a valid secret"),
+        seen: Arc::default(),
+        applied: Arc::default(),
+    };
+    let limit = if flaw == Flaw::AcceptsHugeBodies {
+        64 << 20
+    } else {
+        1 << 20
+    };
+    let app = Router::new()
+        .route(
+            "/",
+            post(callback)
+                .options(handshake)
+                .get(|| async { StatusCode::METHOD_NOT_ALLOWED }),
+        )
+        .route("/status", get(status))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(peer);
+    super::serve(app).await
+}
+
+async fn status(State(peer): State<Peer>) -> Json<serde_json::Value> {
+    Json(json!({ "applied": *peer.applied.lock().unwrap() }))
+}
+
+async fn handshake(State(peer): State<Peer>, headers: HeaderMap) -> Response {
+    if peer.flaw == Flaw::NoHandshake {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let origin = headers
+        .get("webhook-request-origin")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("*")
+        .to_owned();
+    (
+        StatusCode::OK,
+        [
+            ("WebHook-Allowed-Origin", origin),
+            ("WebHook-Allowed-Rate", "*".to_owned()),
+            ("Allow", "POST, OPTIONS".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+async fn callback(State(peer): State<Peer>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if peer.flaw != Flaw::IgnoresContentType
+        && !header("content-type").is_some_and(|t| t.starts_with("application/cloudevents+json"))
+    {
+        return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
+    }
+    if peer.flaw != Flaw::SkipsSignature {
+        let signature = match peer.flaw {
+            Flaw::ChecksFirstSignatureOnly => header(webhook::HEADER_SIGNATURE).and_then(|s| s.split(' ').next()),
+            _ => header(webhook::HEADER_SIGNATURE),
+        };
+        let tolerance = if peer.flaw == Flaw::IgnoresTimestamp {
+            Duration::from_secs(u32::MAX.into())
+        } else {
+            webhook::DEFAULT_TOLERANCE
+        };
+        let now = chrono::Utc::now().timestamp();
+        if webhook::verify(
+            std::slice::from_ref(&peer.secret),
+            header(webhook::HEADER_ID),
+            header(webhook::HEADER_TIMESTAMP),
+            signature,
+            &body,
+            now,
+            tolerance,
+        )
+        .is_err()
+        {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+    }
+    let json: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(json) => json,
+        Err(_) if peer.flaw == Flaw::FailsOnMalformedJson => {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    if peer.flaw != Flaw::SkipsSchema && serde_json::from_value::<CloudEvent<ImagePublished>>(json).is_err() {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    if peer.flaw == Flaw::RejectsValid {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let id = header(webhook::HEADER_ID).unwrap_or_default().to_owned();
+    let fresh = peer.seen.lock().unwrap().insert(id);
+    if !fresh && peer.flaw == Flaw::RejectsDuplicates {
+        return StatusCode::CONFLICT.into_response();
+    }
+    if fresh || peer.flaw == Flaw::ReappliesDuplicates {
+        // Applied asynchronously, as the contract asks: the answer does not
+        // wait for the upgrade.
+        let applied = peer.applied.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            *applied.lock().unwrap() += 1;
+        });
+    }
+    StatusCode::ACCEPTED.into_response()
+}

@@ -1,0 +1,1 @@
+//! The language-neutral vectors in `conformance/vectors/`.
