@@ -270,3 +270,84 @@ fn schemas_do_not_drift() {
          `cargo run -- schema export`): {drifted:?}"
     );
 }
+
+fn vector_cases(name: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(path("conformance/vectors").join(name)).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    doc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["cases"].as_array().unwrap().clone())
+        .collect()
+}
+
+/// Every tag vector through `tagcast tag check --format json`: validity and,
+/// for valid tags, the parse the vector expects. (A NUL byte cannot be a
+/// command-line argument; those cases go through standard input.)
+#[test]
+fn tag_vectors_hold_for_the_cli() {
+    let cases = vector_cases("tags.json");
+    let (args, piped): (Vec<&Value>, Vec<&Value>) =
+        cases.iter().partition(|c| !c["input"].as_str().unwrap().contains('\0'));
+    let mut command = vec!["tag", "check", "--format", "json", "--"];
+    command.extend(args.iter().map(|c| c["input"].as_str().unwrap()));
+    let out = run(&command, "");
+    assert_eq!(out.status.code(), Some(1), "some vectors are invalid");
+    let mut records = json_lines(&stdout(&out));
+    for case in &piped {
+        let out = run(
+            &["tag", "check", "--format", "json", "--file", "-"],
+            case["input"].as_str().unwrap(),
+        );
+        records.extend(json_lines(&stdout(&out)));
+    }
+    let mut failures = Vec::new();
+    for (case, record) in args.iter().chain(&piped).zip(&records) {
+        let input = &case["input"];
+        if &record["tag"] != input || record["valid"] != case["valid"] {
+            failures.push(format!("{input}: CLI says {record}"));
+            continue;
+        }
+        if case["valid"] == true {
+            for field in ["apiVersion", "stage", "timestamp", "canonical", "semver"] {
+                if record[field] != case["expected"][field] {
+                    failures.push(format!(
+                        "{input}: {field} is {}, expected {}",
+                        record[field], case["expected"][field]
+                    ));
+                }
+            }
+        } else if record["errors"].as_array().is_none_or(|e| e.len() != 1) {
+            failures.push(format!("{input}: an invalid tag has one error message: {record}"));
+        }
+    }
+    assert_eq!(records.len(), cases.len(), "one record per input");
+    assert!(
+        failures.is_empty(),
+        "{} CLI vector failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Every reference vector through `tagcast reference parse --format json`.
+#[test]
+fn reference_vectors_hold_for_the_cli() {
+    let mut failures = Vec::new();
+    for case in vector_cases("references.json") {
+        let input = case["input"].as_str().unwrap();
+        let out = run(&["reference", "parse", "--format", "json", "--", input], "");
+        let record: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let valid = case["valid"].as_bool().unwrap();
+        let code_ok = out.status.code() == Some(if valid { 0 } else { 1 });
+        let fields_ok = !valid
+            || (record["repository"] == case["expected"]["repository"]
+                && record["tag"] == case["expected"]["tag"]
+                && record["digest"] == case["expected"]["digest"]);
+        if !code_ok || record["valid"] != valid || !fields_ok {
+            failures.push(format!("{input:?}: exit {:?}, {record}", out.status.code()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
