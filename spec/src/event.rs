@@ -467,6 +467,25 @@ impl fmt::Display for CloudEvent<ImagePublished> {
     }
 }
 
+pub(crate) fn example_event() -> serde_json::Value {
+    let digest = "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b";
+    let event = CloudEvent::new(
+        "evt_01JDQ4Z8Y1S0V2W3X4Y5Z6A7B8",
+        "https://registry.example.org/ga4gh/registry/v1",
+        DateTime::parse_from_rfc3339("2020-11-08T19:57:02Z")
+            .expect("a valid time")
+            .with_timezone(&Utc),
+        ImagePublished::new(
+            "org.example.cwl-wes.production",
+            Repository::parse("elixircloud/cwl-wes").expect("a valid repository"),
+            Tag::parse("1.1.0-production-201108-195630").expect("a valid tag"),
+            Digest::parse(digest).expect("a valid digest"),
+            Some(Tag::parse("1.1.0-production-201001-120000").expect("a valid tag")),
+        ),
+    );
+    serde_json::to_value(event).expect("an event serializes")
+}
+
 mod canonical_version {
     use std::borrow::Cow;
 

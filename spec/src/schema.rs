@@ -4,6 +4,8 @@
 //! `tagcast schema export` writes them, and a test fails when a checked-in
 //! file differs from what [`documents`] generates.
 
+mod contract;
+
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::Value;
@@ -51,6 +53,7 @@ pub fn documents() -> Vec<Document> {
         document::<crate::Tag>("tag.schema.json", "tagcast image tag"),
         document::<crate::ImageReference>("image-reference.schema.json", "OCI image reference"),
     ];
+    docs.extend(contract::documents());
     docs.sort_by_key(|d| d.file_name);
     docs
 }

@@ -3,5 +3,6 @@
 //! `spec/callbacks.md`.
 
 mod event;
+mod schemas;
 mod service;
 mod webhook;
