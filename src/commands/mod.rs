@@ -1,5 +1,6 @@
 //! The subcommands, one module each (nouns, then verbs: `tagcast tag check`).
 
+mod deployer;
 mod reference;
 mod schema;
 mod tag;
@@ -29,6 +30,9 @@ enum Command {
     /// Export the JSON Schemas of the contract.
     #[command(subcommand)]
     Schema(schema::SchemaCommand),
+    /// Run the reference CD endpoint that verifies signed callbacks and
+    /// upgrades a workload; hold, release and show its state.
+    Deployer(Box<deployer::DeployerCommand>),
 }
 
 /// Runs the parsed command; the exit code says whether it found a problem.
@@ -37,5 +41,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tag(cmd) => tag::run(cmd),
         Command::Reference(cmd) => reference::run(cmd),
         Command::Schema(cmd) => schema::run(cmd),
+        Command::Deployer(cmd) => deployer::run(*cmd),
     }
 }

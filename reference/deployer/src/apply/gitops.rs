@@ -1,0 +1,198 @@
+//! `--apply gitops --repo DIR --path FILE [--branch B]`: pin the image in a
+//! manifest (or kustomization) of a git repository, commit, and push when
+//! the repository has a remote. Uses the `git` command line, so that the
+//! operator's git configuration (credentials, SSH keys, signing) applies.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use super::{ApplyError, Update, manifest};
+use crate::command;
+
+/// The GitOps mode.
+#[derive(Debug, Clone)]
+pub struct Gitops {
+    /// The work tree of the repository.
+    pub repo: PathBuf,
+    /// The manifest, relative to the repository.
+    pub path: PathBuf,
+    /// The branch to commit to; the checked-out branch when absent.
+    pub branch: Option<String>,
+    /// The remote to pull from and push to; the first remote (`origin`
+    /// preferred) when absent. No remote: commit locally only.
+    pub remote: Option<String>,
+    /// The commit author (`Name <email>`) when git has none configured.
+    pub author: String,
+    /// How long one git call may take.
+    pub timeout: Duration,
+}
+
+impl Gitops {
+    fn git(&self) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.arg("-C")
+            .arg(&self.repo)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("LC_ALL", "C");
+        cmd
+    }
+
+    async fn git_out(&self, args: &[&str]) -> Result<String, ApplyError> {
+        let mut cmd = self.git();
+        cmd.args(args);
+        let what = format!("git {}", args.first().copied().unwrap_or_default());
+        Ok(command::run_ok(cmd, &what, self.timeout).await?.stdout)
+    }
+
+    /// Whether a git call succeeds (for probes such as "is there an upstream").
+    async fn git_ok(&self, args: &[&str]) -> Result<bool, ApplyError> {
+        let mut cmd = self.git();
+        cmd.args(args);
+        Ok(command::run(cmd, "git", self.timeout).await?.status.success())
+    }
+
+    fn repo_err(&self, reason: impl Into<String>) -> ApplyError {
+        ApplyError::Repository {
+            repo: self.repo.display().to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Refuses a repository with changes, conflicts or an operation in progress.
+    async fn check_clean(&self) -> Result<(), ApplyError> {
+        let status = self.git_out(&["status", "--porcelain=v1"]).await?;
+        if !status.trim().is_empty() {
+            let first: Vec<&str> = status.lines().take(5).collect();
+            return Err(self.repo_err(format!(
+                "work tree is not clean (uncommitted, untracked or conflicted files: {}); refusing to overwrite",
+                first.join(", ")
+            )));
+        }
+        for marker in ["MERGE_HEAD", "REBASE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD"] {
+            if self.git_ok(&["rev-parse", "-q", "--verify", marker]).await? {
+                return Err(self.repo_err(format!("{marker} exists: finish or abort that operation first")));
+            }
+        }
+        Ok(())
+    }
+
+    async fn remote(&self) -> Result<Option<String>, ApplyError> {
+        if let Some(remote) = &self.remote {
+            return Ok(Some(remote.clone()));
+        }
+        let remotes = self.git_out(&["remote"]).await?;
+        let remotes: Vec<&str> = remotes.lines().map(str::trim).filter(|r| !r.is_empty()).collect();
+        Ok(remotes
+            .iter()
+            .find(|r| **r == "origin")
+            .or(remotes.first())
+            .map(|r| (*r).to_owned()))
+    }
+
+    async fn author_args(&self) -> Result<Vec<String>, ApplyError> {
+        let has_name = self.git_ok(&["config", "user.name"]).await?;
+        let has_email = self.git_ok(&["config", "user.email"]).await?;
+        let (name, email) = match self.author.split_once('<') {
+            Some((name, email)) => (name.trim().to_owned(), email.trim_end_matches('>').trim().to_owned()),
+            None => (self.author.trim().to_owned(), "tagcast-deployer@localhost".to_owned()),
+        };
+        let mut args = Vec::new();
+        if !has_name {
+            args.extend(["-c".to_owned(), format!("user.name={name}")]);
+        }
+        if !has_email {
+            args.extend(["-c".to_owned(), format!("user.email={email}")]);
+        }
+        Ok(args)
+    }
+
+    pub(crate) async fn apply(&self, update: &Update) -> Result<String, ApplyError> {
+        self.check_clean().await?;
+        let current = self
+            .git_out(&["rev-parse", "--abbrev-ref", "HEAD"])
+            .await?
+            .trim()
+            .to_owned();
+        let branch = self.branch.clone().unwrap_or_else(|| current.clone());
+        if branch != current {
+            self.git_out(&["checkout", "--quiet", &branch]).await?;
+        }
+        let remote = self.remote().await?;
+        if let Some(remote) = &remote {
+            self.git_out(&["fetch", "--quiet", remote, &branch]).await?;
+            // Only fast-forwards: a diverged branch is the operator's to resolve.
+            self.git_out(&["merge", "--ff-only", "--quiet", "FETCH_HEAD"])
+                .await
+                .map_err(|e| self.repo_err(format!("cannot fast-forward {branch} to {remote}/{branch}: {e}")))?;
+        }
+
+        let file = self.repo.join(&self.path);
+        let manifest_err = |reason: String| ApplyError::Manifest {
+            path: self.path.display().to_string(),
+            reason,
+        };
+        let text = tokio::fs::read_to_string(&file)
+            .await
+            .map_err(|e| manifest_err(format!("cannot read: {e}")))?;
+        let rewrite = manifest::rewrite(&text, &update.image, &update.tag_text, &update.digest);
+        if rewrite.matched == 0 {
+            return Err(manifest_err(format!(
+                "no container or images entry uses {}",
+                update.image
+            )));
+        }
+        if rewrite.changes.is_empty() {
+            return Ok(format!(
+                "{} already pins {}; nothing to commit",
+                self.path.display(),
+                update.reference
+            ));
+        }
+        write_atomically(&file, &rewrite.text)
+            .await
+            .map_err(|e| manifest_err(format!("cannot write: {e}")))?;
+
+        let old = rewrite
+            .old_tags
+            .first()
+            .cloned()
+            .or_else(|| update.previous_tag.clone())
+            .unwrap_or_else(|| "(none)".to_owned());
+        let message = format!(
+            "tagcast: {} {old} -> {}\n\nImage: {}\nEvent: {}\n",
+            update.image, update.tag_text, update.reference, update.event_id
+        );
+        let path = self.path.to_string_lossy().into_owned();
+        self.git_out(&["add", "--", &path]).await?;
+        let mut commit_args = self.author_args().await?;
+        commit_args.extend(["commit", "--quiet", "--no-verify", "-m", &message, "--", &path].map(str::to_owned));
+        let commit_args: Vec<&str> = commit_args.iter().map(String::as_str).collect();
+        self.git_out(&commit_args).await?;
+        let commit = self.git_out(&["rev-parse", "--short", "HEAD"]).await?.trim().to_owned();
+
+        match &remote {
+            Some(remote) => {
+                let refspec = format!("HEAD:refs/heads/{branch}");
+                self.git_out(&["push", "--quiet", remote, &refspec]).await?;
+                Ok(format!(
+                    "committed {commit} ({old} -> {}) and pushed to {remote}/{branch}",
+                    update.tag_text
+                ))
+            }
+            None => Ok(format!("committed {commit} ({old} -> {}) on {branch}", update.tag_text)),
+        }
+    }
+}
+
+/// Replaces a file through a temporary sibling, so that a crash never
+/// leaves half a manifest.
+async fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tagcast-tmp");
+    tokio::fs::write(&tmp, text).await?;
+    if let Ok(meta) = tokio::fs::metadata(path).await {
+        tokio::fs::set_permissions(&tmp, meta.permissions()).await?;
+    }
+    tokio::fs::rename(&tmp, path).await
+}

@@ -1,0 +1,210 @@
+//! The callback resource: `POST <route>` receives a signed CloudEvent,
+//! `OPTIONS <route>` answers the CloudEvents webhook validation handshake
+//! (DESIGN.md §6, `spec/callbacks.md`).
+//!
+//! Order of checks, each with its answer: body limit (413), content type
+//! (415), signature and timestamp (401), event schema (400), then the
+//! deployer's own decision: a seen `webhook-id` (200, nothing done), an
+//! event that is not an update for what is deployed (200, refused, in the
+//! history), otherwise queued durably and 202 at once; the worker applies
+//! it.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::json;
+use tagcast_spec::event::{CONTENT_TYPE, CloudEvent};
+use tagcast_spec::webhook::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, VerifyError};
+use tagcast_spec::{ImagePublished, Tag};
+
+use crate::AppState;
+use crate::store::{Outcome, entry};
+
+/// The handshake's request header (CloudEvents HTTP Web Hooks 1.0, §4).
+pub const REQUEST_ORIGIN: &str = "webhook-request-origin";
+/// The handshake's optional rate request header.
+pub const REQUEST_RATE: &str = "webhook-request-rate";
+/// The handshake's grant header.
+pub const ALLOWED_ORIGIN: &str = "webhook-allowed-origin";
+/// The handshake's rate grant header.
+pub const ALLOWED_RATE: &str = "webhook-allowed-rate";
+
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route(&state.config.route, post(receive_callback).options(validate_origin))
+        .layer(DefaultBodyLimit::max(state.config.body_limit))
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    answer(status, json!({ "error": message.into() }))
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether the request's media type is `application/cloudevents+json`
+/// (parameters such as `charset=utf-8` allowed, case-insensitive).
+fn is_cloudevents_json(headers: &HeaderMap) -> bool {
+    header_str(headers, header::CONTENT_TYPE.as_str())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(CONTENT_TYPE))
+}
+
+async fn receive_callback(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if !is_cloudevents_json(&headers) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("content type must be {CONTENT_TYPE} (CB-1)"),
+        );
+    }
+
+    let now = chrono::Utc::now().timestamp();
+    if let Err(err) = webhook::verify(
+        &state.config.secrets,
+        header_str(&headers, HEADER_ID),
+        header_str(&headers, HEADER_TIMESTAMP),
+        header_str(&headers, HEADER_SIGNATURE),
+        &body,
+        now,
+        state.config.tolerance,
+    ) {
+        tracing::warn!(requirement = err.requirement(), "rejected callback: {err}");
+        let message = match err {
+            // Say which rule, but not how many secrets were tried.
+            VerifyError::NoMatchingSignature { .. } => "invalid signature (CB-5)".to_owned(),
+            other => other.to_string(),
+        };
+        return error(StatusCode::UNAUTHORIZED, message);
+    }
+    let webhook_id = header_str(&headers, HEADER_ID).unwrap_or_default().trim().to_owned();
+
+    let event: CloudEvent<ImagePublished> = match serde_json::from_slice(&body) {
+        Ok(event) => event,
+        Err(err) => {
+            tracing::warn!(%webhook_id, "malformed callback: {err}");
+            return error(StatusCode::BAD_REQUEST, format!("malformed callback: {err}"));
+        }
+    };
+    if event.id != webhook_id {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("event id {:?} differs from webhook-id {webhook_id:?} (CB-3)", event.id),
+        );
+    }
+
+    match decide(&state, &event, &body).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(%webhook_id, "state store failed: {err}");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the deployer could not record the event; retry later",
+            )
+        }
+    }
+}
+
+async fn decide(
+    state: &AppState,
+    event: &CloudEvent<ImagePublished>,
+    body: &[u8],
+) -> Result<Response, crate::store::StoreError> {
+    let store = &state.store;
+    let data = &event.data;
+    let image = data.image.to_string();
+    let tag = data.tag.to_string();
+    let duplicate = || {
+        tracing::info!(event = %event.id, "duplicate delivery, already handled");
+        answer(StatusCode::OK, json!({ "status": "duplicate", "eventId": event.id }))
+    };
+    if store.seen(&event.id).await? {
+        return Ok(duplicate());
+    }
+
+    let refusal = if !state.config.images.contains(&data.image) {
+        Some(format!("image {image} is not deployed here"))
+    } else {
+        let applied = store.applied(&image).await?;
+        let current = applied.as_ref().and_then(|a| Tag::parse(&a.tag).ok());
+        state
+            .config
+            .policy
+            .check(current.as_ref(), &data.tag)
+            .err()
+            .map(|why| format!("not an update: {why}"))
+    };
+    if let Some(reason) = refusal {
+        let line = entry(
+            &event.id,
+            &image,
+            &tag,
+            Some(&data.digest.to_string()),
+            Outcome::Refused,
+            &reason,
+        );
+        if !store.record_refused(&event.id, &line).await? {
+            return Ok(duplicate());
+        }
+        tracing::info!(event = %event, "refused: {reason}");
+        return Ok(answer(
+            StatusCode::OK,
+            json!({ "status": "refused", "eventId": event.id, "reason": reason }),
+        ));
+    }
+
+    if !store.enqueue(&event.id, &image, &tag, body).await? {
+        return Ok(duplicate());
+    }
+    let held = store.hold().await?.held;
+    tracing::info!(event = %event, held, "accepted");
+    state.wake.notify_one();
+    Ok(answer(
+        StatusCode::ACCEPTED,
+        json!({ "status": "accepted", "eventId": event.id, "held": held }),
+    ))
+}
+
+/// The CloudEvents webhook validation handshake: an `OPTIONS` request with
+/// `WebHook-Request-Origin` is granted with `WebHook-Allowed-Origin` when
+/// the origin is allowed (any, unless `--allowed-origin` lists some).
+async fn validate_origin(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let allow = [(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"))];
+    let Some(origin) = header_str(&headers, REQUEST_ORIGIN)
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    else {
+        return (StatusCode::NO_CONTENT, allow).into_response();
+    };
+    let allowed = state.config.allowed_origins.is_empty()
+        || state
+            .config
+            .allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin));
+    if !allowed {
+        tracing::warn!(origin, "validation handshake refused: origin not allowed");
+        return (StatusCode::FORBIDDEN, allow).into_response();
+    }
+    let Ok(origin_value) = HeaderValue::from_str(origin) else {
+        return (StatusCode::BAD_REQUEST, allow).into_response();
+    };
+    let mut response = (StatusCode::OK, allow).into_response();
+    let h = response.headers_mut();
+    h.insert(ALLOWED_ORIGIN, origin_value);
+    // No rate limit of our own: grant what was asked, or say "any".
+    h.insert(ALLOWED_RATE, HeaderValue::from_static("*"));
+    if headers.contains_key(REQUEST_RATE) {
+        tracing::info!(origin, "validation handshake granted (rate: any)");
+    } else {
+        tracing::info!(origin, "validation handshake granted");
+    }
+    response
+}

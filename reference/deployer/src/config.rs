@@ -1,0 +1,62 @@
+//! What the deployer is configured with (the command line builds it).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tagcast_spec::webhook::{DEFAULT_TOLERANCE, Secret};
+use tagcast_spec::{Repository, Tag, UpdatePolicy};
+
+use crate::apply::Applier;
+
+/// Default body limit: 1 MiB (a callback is well under 64 KiB).
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The deployer's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The secrets any of which may sign a callback (several during a key
+    /// rotation).
+    pub secrets: Vec<Secret>,
+    /// The path callbacks are `POST`ed to (default `/`).
+    pub route: String,
+    /// Largest accepted body in bytes; larger ones get 413.
+    pub body_limit: usize,
+    /// Largest accepted difference between `webhook-timestamp` and the
+    /// deployer's clock.
+    pub tolerance: Duration,
+    /// The repositories this deployer deploys (normalized).
+    pub images: Vec<Repository>,
+    /// Which tags are updates: the stage and api-version requirement.
+    pub policy: UpdatePolicy,
+    /// Origins allowed by the CloudEvents validation handshake; empty: any.
+    pub allowed_origins: Vec<String>,
+    /// How upgrades are applied.
+    pub applier: Applier,
+    /// The state file; `None`: in memory (lost at exit).
+    pub state: Option<PathBuf>,
+    /// The tag deployed before the first update, recorded for every image
+    /// unless the state knows an applied tag already (`--current-tag`).
+    pub current_tag: Option<Tag>,
+    /// How often the worker looks for a release of the hold made by
+    /// another process (`tagcast deployer release`).
+    pub poll_interval: Duration,
+}
+
+impl Config {
+    /// A configuration with the defaults for everything but the essentials.
+    pub fn new(secrets: Vec<Secret>, images: Vec<Repository>, policy: UpdatePolicy, applier: Applier) -> Self {
+        Self {
+            secrets,
+            route: "/".to_owned(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            tolerance: DEFAULT_TOLERANCE,
+            images,
+            policy,
+            allowed_origins: Vec::new(),
+            applier,
+            state: None,
+            current_tag: None,
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
