@@ -23,6 +23,7 @@ mod checks;
 mod config;
 mod exchange;
 mod outcome;
+pub mod peers;
 pub mod report;
 pub mod schema;
 mod suite;
@@ -35,6 +36,7 @@ pub use checks::tags::{ApiExpectation, TagsTarget};
 pub use config::{Config, DurationError, parse_duration};
 pub use outcome::{Level, Outcome};
 pub use report::{Format, Report, Summary};
+pub use url::Url;
 
 /// One part of the delivery chain to check.
 #[derive(Debug, Clone)]

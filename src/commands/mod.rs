@@ -1,6 +1,7 @@
 //! The subcommands, one module each (nouns, then verbs: `tagcast tag check`).
 
 mod deployer;
+mod conformance;
 mod reference;
 mod schema;
 mod tag;
@@ -30,6 +31,9 @@ enum Command {
     /// Export the JSON Schemas of the contract.
     #[command(subcommand)]
     Schema(schema::SchemaCommand),
+    /// Certify CI outputs, registries, brokers and CD endpoints against the
+    /// contract.
+    Conformance(Box<conformance::ConformanceArgs>),
     /// Run the reference CD endpoint that verifies signed callbacks and
     /// upgrades a workload; hold, release and show its state.
     Deployer(Box<deployer::DeployerCommand>),
@@ -41,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tag(cmd) => tag::run(cmd),
         Command::Reference(cmd) => reference::run(cmd),
         Command::Schema(cmd) => schema::run(cmd),
+        Command::Conformance(args) => conformance::run(*args),
         Command::Deployer(cmd) => deployer::run(*cmd),
     }
 }

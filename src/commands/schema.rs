@@ -30,7 +30,10 @@ pub fn run(command: SchemaCommand) -> anyhow::Result<ExitCode> {
 
 fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    for document in tagcast_spec::schema::documents() {
+    let documents = tagcast_spec::schema::documents()
+        .into_iter()
+        .chain(tagcast_conformance::schema::documents());
+    for document in documents {
         let path = args.out.join(document.file_name);
         std::fs::write(&path, tagcast_spec::schema::render(&document))
             .with_context(|| format!("cannot write {}", path.display()))?;

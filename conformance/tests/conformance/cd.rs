@@ -3,8 +3,8 @@
 
 use tagcast_conformance::{CdTarget, Config, Outcome, Report, Target, run};
 
-use crate::peers;
-use crate::peers::cd::{Flaw, SECRET};
+use tagcast_conformance::peers;
+use tagcast_conformance::peers::cd::{Flaw, SECRET};
 
 async fn check(flaw: Flaw) -> Report {
     let addr = peers::cd::start(flaw).await;

@@ -4,6 +4,5 @@
 
 mod cd;
 mod framework;
-mod peers;
 mod tags;
 mod vectors;

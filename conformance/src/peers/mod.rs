@@ -1,5 +1,10 @@
 //! Peers for the runner to check: small servers on loopback that keep the
 //! contract, or break one rule of it on purpose.
+//!
+//! They prove that the runner can fail: every check has a test in which the
+//! peer that breaks its rule makes it `fail`. They are public so that the
+//! end-to-end tests of `tagcast conformance` (and anyone changing a check)
+//! can use the same peers; they are not reference implementations.
 
 pub mod cd;
 

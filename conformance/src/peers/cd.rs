@@ -15,10 +15,12 @@ use serde_json::json;
 use tagcast_spec::event::{CloudEvent, ImagePublished};
 use tagcast_spec::webhook::{self, Secret};
 
+/// The secret every test endpoint holds.
 pub const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
 /// The rule a broken endpoint breaks; `None` keeps them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub enum Flaw {
     None,
     /// Accepts any signature, or none.

@@ -1,0 +1,193 @@
+//! `tagcast conformance …`: certify CI outputs, registries, brokers and CD
+//! endpoints against the contract (`conformance/README.md`).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use tagcast_conformance::{ApiExpectation, CdTarget, Config, Format, TagsTarget, Target, Url, parse_duration};
+use tagcast_spec::webhook::Secret;
+use tagcast_spec::{ApiVersion, Repository, Stage};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Exit status: 0 no required check failed, 1 a check failed, 2 the runner could not run.")]
+pub struct ConformanceArgs {
+    #[command(subcommand)]
+    target: TargetCommand,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// Report format.
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = parse_format, env = "TAGCAST_CONFORMANCE_FORMAT")]
+    format: Format,
+    /// Write the report to FILE (the text report still goes to standard output).
+    #[arg(long, global = true, value_name = "FILE", env = "TAGCAST_CONFORMANCE_OUTPUT")]
+    output: Option<PathBuf>,
+    /// Run only checks whose name starts with PREFIX (whole segments: `cd/signature`); repeatable.
+    #[arg(long, global = true, value_name = "PREFIX")]
+    only: Vec<String>,
+    /// Do not run checks whose name starts with PREFIX; repeatable.
+    #[arg(long, global = true, value_name = "PREFIX")]
+    skip: Vec<String>,
+    /// Timeout of each request and of each wait for a peer (500ms, 30s, 5m).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "15s", value_parser = parse_duration, env = "TAGCAST_CONFORMANCE_TIMEOUT")]
+    timeout: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+enum TargetCommand {
+    /// CI outputs: tags, tag files, `docker buildx --metadata-file` JSON, OCI image layouts.
+    #[command(after_help = "Examples:\n  \
+        tagcast conformance tags 1.1.0-production-261128-101500\n  \
+        tagcast conformance tags --metadata-file metadata.json --stage production --api-version ^1.1\n  \
+        git tag --list | tagcast conformance tags --file -")]
+    Tags(TagsArgs),
+    /// A live CD endpoint: the runner plays the broker and sends signed callbacks.
+    #[command(after_help = "Example:\n  \
+        tagcast conformance cd --url https://cd.example.org/ --secret whsec_… --format junit --output cd.xml")]
+    Cd(CdArgs),
+}
+
+#[derive(Debug, Args)]
+struct TagsArgs {
+    /// Tags to check.
+    #[arg(value_name = "TAG")]
+    tags: Vec<String>,
+    /// A file with one tag per line (`-` for standard input); repeatable.
+    #[arg(long, value_name = "PATH")]
+    file: Vec<PathBuf>,
+    /// A `docker buildx build|bake --metadata-file` output; repeatable.
+    #[arg(long, value_name = "PATH")]
+    metadata_file: Vec<PathBuf>,
+    /// An OCI image layout directory; repeatable.
+    #[arg(long, value_name = "DIR")]
+    oci_layout: Vec<PathBuf>,
+    /// The stage every tag must have.
+    #[arg(long, value_name = "STAGE")]
+    stage: Option<Stage>,
+    /// The api-version every tag must have (`1.1.0`), or a requirement it must match (`^1.1`).
+    #[arg(long, value_name = "V")]
+    api_version: Option<String>,
+    /// How far a tag's time may be ahead of now or from org.opencontainers.image.created.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    max_skew: Duration,
+}
+
+#[derive(Debug, Args)]
+struct CdArgs {
+    /// The CD endpoint's URL.
+    #[arg(long, value_name = "URL", env = "TAGCAST_CONFORMANCE_URL")]
+    url: Url,
+    /// The endpoint's secret, `whsec_…` (better from the environment).
+    #[arg(
+        long,
+        value_name = "WHSEC",
+        env = "TAGCAST_CONFORMANCE_SECRET",
+        hide_env_values = true
+    )]
+    secret: String,
+    /// A path to append to the URL (`/tagcast`).
+    #[arg(long, value_name = "P")]
+    path: Option<String>,
+    /// A URL whose JSON shows what the endpoint applied; a duplicate callback must not change it.
+    #[arg(long, value_name = "URL")]
+    status_url: Option<Url>,
+    /// A JSON pointer into the status to compare instead of all of it (`/applied`).
+    #[arg(long, value_name = "POINTER", requires = "status_url")]
+    status_pointer: Option<String>,
+    /// The repository the test events name.
+    #[arg(long, value_name = "REPO", default_value = "docker.io/tagcast/conformance")]
+    image: String,
+    /// The stage of the test events' tags.
+    #[arg(long, value_name = "STAGE", default_value = "production")]
+    stage: Stage,
+    /// The api-version of the test events' tags.
+    #[arg(long, value_name = "V", default_value = "1.0.0")]
+    api_version: String,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+        .map_err(|e: tagcast_conformance::report::FormatError| e.to_string())
+}
+
+pub fn run(args: ConformanceArgs) -> anyhow::Result<ExitCode> {
+    let common = args.common;
+    let target = match args.target {
+        TargetCommand::Tags(tags) => Target::Tags(tags_target(tags)?),
+        TargetCommand::Cd(cd) => Target::Cd(cd_target(cd)?),
+    };
+    let config = Config {
+        only: common.only,
+        skip: common.skip,
+        timeout: common.timeout,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let report = runtime.block_on(tagcast_conformance::run(&target, &config));
+    let rendered = report.render(common.format);
+    match &common.output {
+        Some(path) => {
+            std::fs::write(path, &rendered).with_context(|| format!("cannot write {}", path.display()))?;
+            print!("{}", report.render(Format::Text));
+        }
+        None => print!("{rendered}"),
+    }
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+fn tags_target(args: TagsArgs) -> anyhow::Result<TagsTarget> {
+    let mut target = TagsTarget {
+        tags: args.tags,
+        metadata_files: args.metadata_file,
+        oci_layouts: args.oci_layout,
+        stage: args.stage,
+        max_skew: args.max_skew,
+        ..TagsTarget::default()
+    };
+    for file in args.file {
+        if file.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read tags from standard input")?;
+            target.tags.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned),
+            );
+        } else {
+            target.files.push(file);
+        }
+    }
+    if let Some(expected) = args.api_version {
+        let expected: ApiExpectation = expected
+            .parse()
+            .with_context(|| format!("invalid --api-version {expected:?}"))?;
+        target.api_version = Some(expected);
+    }
+    Ok(target)
+}
+
+fn cd_target(args: CdArgs) -> anyhow::Result<CdTarget> {
+    let secret = Secret::parse(&args.secret).context("invalid --secret")?;
+    let mut url = args.url;
+    if let Some(path) = args.path {
+        let joined = format!("{}/{}", url.path().trim_end_matches('/'), path.trim_start_matches('/'));
+        url.set_path(&joined);
+    }
+    let mut target = CdTarget::new(url, secret);
+    target.image = Repository::parse(&args.image).with_context(|| format!("invalid --image {:?}", args.image))?;
+    target.stage = args.stage;
+    target.api_version = ApiVersion::parse(&args.api_version)
+        .with_context(|| format!("invalid --api-version {:?}", args.api_version))?;
+    target.status_url = args.status_url;
+    target.status_pointer = args.status_pointer;
+    Ok(target)
+}

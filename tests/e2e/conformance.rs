@@ -1,0 +1,194 @@
+//! `tagcast conformance …` end to end: exit codes, report files, and the
+//! runner against deliberately broken CD endpoints.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+use tagcast_conformance::peers;
+use tagcast_conformance::peers::cd::{Flaw, SECRET};
+
+use crate::support::{run, stderr, stdout};
+
+/// A test CD endpoint with `flaw`, served by a runtime that lives as long as
+/// the returned handle.
+fn cd_peer(flaw: Flaw) -> (SocketAddr, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let addr = runtime.block_on(peers::cd::start(flaw));
+    (addr, runtime)
+}
+
+fn conformance_cd(addr: SocketAddr, extra: &[&str]) -> std::process::Output {
+    let url = format!("http://{addr}/");
+    let status = format!("http://{addr}/status");
+    let mut args = vec![
+        "conformance",
+        "cd",
+        "--url",
+        &url,
+        "--secret",
+        SECRET,
+        "--status-url",
+        &status,
+    ];
+    args.extend_from_slice(extra);
+    run(&args, "")
+}
+
+#[test]
+fn cd_against_a_conforming_endpoint_exits_0() {
+    let (addr, _runtime) = cd_peer(Flaw::None);
+    let out = conformance_cd(addr, &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.contains("PASS  CB-6   cd/signature/stale\n"), "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("cd: pass (15 checks: 15 pass,"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cd_against_each_broken_endpoint_exits_1_naming_the_failed_check() {
+    let cases = [
+        (Flaw::SkipsSignature, "cd/signature/bad"),
+        (Flaw::IgnoresTimestamp, "cd/signature/stale"),
+        (Flaw::FailsOnMalformedJson, "cd/body/malformed"),
+        (Flaw::ChecksFirstSignatureOnly, "cd/signature/rotation"),
+        (Flaw::ReappliesDuplicates, "cd/delivery/idempotent"),
+        (Flaw::SkipsSchema, "cd/body/schema"),
+        (Flaw::IgnoresContentType, "cd/body/content-type"),
+        (Flaw::AcceptsHugeBodies, "cd/body/too-large"),
+        (Flaw::NoHandshake, "cd/handshake"),
+    ];
+    for (flaw, check) in cases {
+        let (addr, _runtime) = cd_peer(flaw);
+        let out = conformance_cd(addr, &[]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{flaw:?}: {text}{}", stderr(&out));
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("FAIL") && l.contains(&format!(" {check}: "))),
+            "{flaw:?} should fail {check}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn cd_against_an_unreachable_url_exits_2() {
+    let addr = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let out = conformance_cd(addr, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("ERROR CB-9  cd/reachable: cannot reach the endpoint"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let out = run(
+        &[
+            "conformance",
+            "cd",
+            "--url",
+            "http://127.0.0.1:1/",
+            "--secret",
+            "hunter2",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("invalid --secret"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("hunter2"), "the secret is never printed");
+
+    let out = run(
+        &["conformance", "tags", "--format", "html", "1.0.0-demo-201108-195630"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown report format \"html\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn junit_and_json_reports_are_written_to_the_output_file() {
+    let (addr, _runtime) = cd_peer(Flaw::IgnoresTimestamp);
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("cd.xml");
+    let out = conformance_cd(addr, &["--format", "junit", "--output", junit.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("FAIL  CB-6   cd/signature/future"),
+        "the text report still goes to stdout"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("JUnit XML parses");
+    assert_eq!(doc.root_element().tag_name().name(), "testsuites");
+    assert_eq!(doc.root_element().attribute("failures"), Some("2"));
+    let failed: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase") && n.children().any(|c| c.has_tag_name("failure")))
+        .map(|n| n.attribute("name").unwrap())
+        .collect();
+    assert_eq!(failed, ["cd/signature/stale", "cd/signature/future"]);
+
+    let json = dir.path().join("cd.json");
+    let out = conformance_cd(addr, &["--format", "json", "--output", json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::path("schemas/conformance-report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&report).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(report["outcome"], "fail");
+}
+
+#[test]
+fn tags_pass_fail_and_read_standard_input() {
+    let out = run(
+        &[
+            "conformance",
+            "tags",
+            "1.1.0-production-201108-195630",
+            "--stage",
+            "production",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    let out = run(
+        &["conformance", "tags", "--file", "-"],
+        "1.1-demo-201108-195630\n1.1.0-demo-201108-195630\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("FAIL  TAG-7  tags/ambiguity: 1 pair(s) of equivalent tags"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = run(&["conformance", "tags", "--only", "tags/grammar", "latest"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("FAIL  TAG-1  tags/grammar/latest: not a tag of the grammar (TAG-1)"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = run(&["conformance", "tags"], "");
+    assert_eq!(out.status.code(), Some(2), "no tags at all: the runner could not run");
+}
