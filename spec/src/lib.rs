@@ -10,7 +10,8 @@
 //!   [`generic`]: the Service API extension of `spec/service-api.md`;
 //! - [`event`]: the callback event, [`ImagePublished`] in a [`CloudEvent`];
 //! - [`webhook`]: Standard Webhooks signing and verification of callbacks;
-//! - [`schema`]: the JSON Schemas generated from these types.
+//! - [`schema`]: the JSON Schemas generated from these types, and
+//!   [`openapi`]: the broker's OpenAPI 3.1 document.
 //!
 //! This crate is small and dependency-light so that brokers, CD endpoints
 //! and CI tools can embed it: serde, semver, chrono and schemars, no async
@@ -22,6 +23,7 @@ mod error;
 pub mod error_body;
 pub mod event;
 pub mod generic;
+pub mod openapi;
 mod reference;
 mod requirement;
 pub mod schema;

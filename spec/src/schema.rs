@@ -4,7 +4,7 @@
 //! `tagcast schema export` writes them, and a test fails when a checked-in
 //! file differs from what [`documents`] generates.
 
-mod contract;
+pub(crate) mod contract;
 
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;

@@ -28,6 +28,7 @@ pub(super) fn documents() -> Vec<Document> {
     for doc in &mut docs {
         tidy(&mut doc.schema);
     }
+    docs.push(crate::openapi::document());
     docs
 }
 
