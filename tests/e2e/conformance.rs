@@ -192,3 +192,84 @@ fn tags_pass_fail_and_read_standard_input() {
     let out = run(&["conformance", "tags"], "");
     assert_eq!(out.status.code(), Some(2), "no tags at all: the runner could not run");
 }
+
+/// `tagcast deployer` on a free port, killed when dropped.
+struct Deployer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Deployer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn deployer() -> Deployer {
+    use std::io::BufRead;
+    let mut child = crate::support::tagcast()
+        .args([
+            "deployer",
+            "--listen",
+            "127.0.0.1:0",
+            "--secret",
+            SECRET,
+            "--image",
+            "docker.io/tagcast/conformance",
+            "--stage",
+            "production",
+            "--apply",
+            "exec",
+            "--command",
+            "true",
+            "--admin-token",
+            "conformance-admin",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tagcast deployer starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the deployer prints its address");
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Deployer { child, url }
+}
+
+#[test]
+fn cd_against_the_reference_deployer_exits_0() {
+    let deployer = deployer();
+    let base = deployer.url.trim_end_matches('/');
+    let status = format!("{base}/status?token=conformance-admin");
+    let out = run(
+        &[
+            "conformance",
+            "cd",
+            "--url",
+            &deployer.url,
+            "--secret",
+            SECRET,
+            "--status-url",
+            &status,
+            "--status-pointer",
+            "/applied",
+        ],
+        "",
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.contains("PASS  CB-7   cd/delivery/idempotent\n"), "{text}");
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .starts_with("cd: pass (15 checks: 15 pass,"),
+        "every check passes: {text}"
+    );
+}
