@@ -2,6 +2,7 @@
 
 mod deployer;
 mod conformance;
+mod interop;
 mod reference;
 mod schema;
 mod tag;
@@ -31,6 +32,9 @@ enum Command {
     /// Export the JSON Schemas of the contract.
     #[command(subcommand)]
     Schema(schema::SchemaCommand),
+    /// Print the configuration with which Flux, Argo CD Image Updater or
+    /// Keel follows a tagcast channel.
+    Interop(interop::InteropArgs),
     /// Certify CI outputs, registries, brokers and CD endpoints against the
     /// contract.
     Conformance(Box<conformance::ConformanceArgs>),
@@ -45,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tag(cmd) => tag::run(cmd),
         Command::Reference(cmd) => reference::run(cmd),
         Command::Schema(cmd) => schema::run(cmd),
+        Command::Interop(args) => interop::run(args),
         Command::Conformance(args) => conformance::run(*args),
         Command::Deployer(cmd) => deployer::run(*cmd),
     }

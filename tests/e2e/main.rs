@@ -2,5 +2,6 @@
 //! binary keeps link time down.
 
 mod conformance;
+mod interop;
 mod support;
 mod tag;
