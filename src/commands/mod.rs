@@ -1,6 +1,7 @@
 //! The subcommands, one module each (nouns, then verbs: `tagcast tag check`).
 
 mod deployer;
+mod broker;
 mod conformance;
 mod interop;
 mod reference;
@@ -32,6 +33,9 @@ enum Command {
     /// Export the JSON Schemas of the contract.
     #[command(subcommand)]
     Schema(schema::SchemaCommand),
+    /// Run the reference broker: a GA4GH Service Registry with subscriptions
+    /// that turns registry push webhooks into signed callbacks.
+    Broker(Box<broker::BrokerArgs>),
     /// Print the configuration with which Flux, Argo CD Image Updater or
     /// Keel follows a tagcast channel.
     Interop(interop::InteropArgs),
@@ -49,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tag(cmd) => tag::run(cmd),
         Command::Reference(cmd) => reference::run(cmd),
         Command::Schema(cmd) => schema::run(cmd),
+        Command::Broker(args) => broker::run(*args),
         Command::Interop(args) => interop::run(args),
         Command::Conformance(args) => conformance::run(*args),
         Command::Deployer(cmd) => deployer::run(*cmd),

@@ -211,6 +211,8 @@ pub struct DueDelivery {
     pub attempts: i64,
     /// Attempts made before the last manual redelivery: the retry schedule starts again there.
     pub schedule_offset: i64,
+    /// Whether an operator asked for this attempt (manual redelivery).
+    pub manual: bool,
     /// When the delivery was created.
     pub created_at: Millis,
     /// Where to send it.
@@ -449,6 +451,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes a delivery due now, its retry schedule started again; false if there is none.
     fn redeliver<'a>(&'a self, service_id: &'a str, id: &'a str, now: Millis) -> StoreFuture<'a, bool>;
+
+    /// The signing secret of a service's subscription.
+    fn subscription_secret<'a>(&'a self, service_id: &'a str) -> StoreFuture<'a, Option<String>>;
 
     /// The state of a service's subscription.
     fn subscription_state<'a>(&'a self, service_id: &'a str) -> StoreFuture<'a, Option<SubscriptionState>>;

@@ -575,7 +575,7 @@ macro_rules! impl_store {
                     for id in &ids {
                         let row = sqlx::query(
                             "SELECT d.id, d.service_id, d.repository, d.tag, d.digest, d.payload, d.attempts, \
-                             d.schedule_offset, d.created_at, s.callback_url, s.secret, s.enabled, i.last_tag \
+                             d.schedule_offset, d.manual, d.created_at, s.callback_url, s.secret, s.enabled, i.last_tag \
                              FROM deliveries d JOIN subscriptions s ON s.service_id = d.service_id \
                              LEFT JOIN subscription_images i ON i.service_id = d.service_id \
                              AND i.repository = d.repository WHERE d.id = $1",
@@ -593,6 +593,7 @@ macro_rules! impl_store {
                             payload: row.try_get("payload")?,
                             attempts: row.try_get("attempts")?,
                             schedule_offset: row.try_get("schedule_offset")?,
+                            manual: row.try_get::<i64, _>("manual")? != 0,
                             created_at: row.try_get("created_at")?,
                             callback_url: row.try_get("callback_url")?,
                             secret: row.try_get("secret")?,
@@ -782,6 +783,16 @@ macro_rules! impl_store {
                     .await?
                     .rows_affected();
                     Ok(updated > 0)
+                })
+            }
+
+            fn subscription_secret<'a>(&'a self, service_id: &'a str) -> StoreFuture<'a, Option<String>> {
+                Box::pin(async move {
+                    let row = sqlx::query("SELECT secret FROM subscriptions WHERE service_id = $1")
+                        .bind(service_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(row.map(|r| r.try_get("secret")).transpose()?)
                 })
             }
 

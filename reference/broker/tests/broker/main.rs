@@ -1,6 +1,10 @@
 //! The broker's tests, one binary: the store suite (SQLite and PostgreSQL),
-//! the inbound adapters, delivery, the HTTP API.
+//! the HTTP API, inbound hooks, delivery, replicas.
 
 mod support;
 
+mod api;
+mod delivery;
+mod hooks;
+mod replicas;
 mod store;

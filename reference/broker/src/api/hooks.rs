@@ -1,0 +1,94 @@
+//! `POST /hooks/{kind}/{token}`: container registry push webhooks in.
+//!
+//! Unknown kind or token: 404, nothing stored. Unauthentic: 401, nothing
+//! stored. Authentic: every event stored durably (accepted, or ignored with
+//! a reason), then 202 — matching and delivery run asynchronously.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::json;
+use tagcast_spec::error_body::ErrorCode;
+
+use super::ApiError;
+use crate::AppState;
+use crate::inbound::{self, Rejection};
+use crate::store::Disposition;
+
+/// The inbound route, with the body limit.
+pub fn router(body_limit: usize) -> Router<AppState> {
+    Router::new()
+        .route("/hooks/{kind}/{token}", post(receive_hook))
+        .layer(DefaultBodyLimit::max(body_limit))
+}
+
+async fn receive_hook(
+    State(state): State<AppState>,
+    Path((kind, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let not_found = || ApiError::new(ErrorCode::NotFound, "no such hook");
+    let Some(adapter) = inbound::adapter(&kind) else {
+        state.metrics.hook_rejected("unknown", "unknown_kind");
+        return Err(not_found());
+    };
+    let kind = adapter.kind().as_str();
+    let source = match state.store.hook_source_by_token(&token).await? {
+        Some(source) if source.kind == kind => source,
+        _ => {
+            state.metrics.hook_rejected(kind, "unknown_token");
+            return Err(not_found());
+        }
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            state.metrics.hook_rejected(kind, "too_large");
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the body exceeds the limit of {} bytes", state.config.body_limit),
+            ));
+        }
+        Err(rejection) => {
+            state.metrics.hook_rejected(kind, "unreadable");
+            return Err(ApiError::new(ErrorCode::InvalidRequest, rejection.body_text()));
+        }
+    };
+    let events = match adapter.receive(&source, &headers, &body) {
+        Ok(events) => events,
+        Err(Rejection::Unauthorized(reason)) => {
+            state.metrics.hook_rejected(kind, "unauthorized");
+            tracing::warn!(kind, registry = %source.registry, %reason, "inbound hook rejected");
+            return Err(ApiError::new(ErrorCode::InvalidSignature, reason));
+        }
+    };
+    let recorded = state.store.record_inbound(events).await?;
+    // Durable now: acknowledge, and let matching run.
+    state.wake_matcher.notify_one();
+    state.metrics.hook_received(kind, started.elapsed().as_secs_f64());
+    let mut out = Vec::with_capacity(recorded.len());
+    for (id, disposition) in &recorded {
+        let accepted = *disposition == Disposition::Accepted;
+        state.metrics.hook_event(kind, accepted);
+        match disposition {
+            Disposition::Accepted => out.push(json!({"id": id, "status": "accepted"})),
+            Disposition::Ignored(reason) => out.push(json!({"id": id, "status": "ignored", "reason": reason})),
+        }
+    }
+    tracing::info!(
+        kind,
+        registry = %source.registry,
+        events = recorded.len(),
+        accepted = recorded.iter().filter(|(_, d)| *d == Disposition::Accepted).count(),
+        "inbound hook stored"
+    );
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "events": out }))).into_response())
+}

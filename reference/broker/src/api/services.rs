@@ -1,0 +1,332 @@
+//! The GA4GH Service Registry (read) and the cloud-registry writes, with
+//! the `subscription` extension (DESIGN.md §4).
+
+use std::collections::BTreeSet;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rand::Rng as _;
+use serde_json::{Map, Value, json};
+use tagcast_spec::error_body::ErrorCode;
+use tagcast_spec::service::{RegisteredService, ServiceRegistration, ServiceType};
+use tagcast_spec::subscription::{Hook, RegistryKind, SubscriptionRecord, SubscriptionState};
+use tagcast_spec::webhook::Secret;
+
+use super::{ApiError, BASE_PATH, is_admin, require_admin};
+use crate::AppState;
+use crate::inbound::SERVED_KINDS;
+use crate::ssrf;
+use crate::store::{NewService, NewSubscription, StoredService, new_id};
+
+/// The routes of this resource.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/service-info", get(get_service_info))
+        .route("/services", get(list_services).post(create_service))
+        .route("/services/types", get(list_service_types))
+        .route(
+            "/services/{service_id}",
+            get(get_service).put(replace_service).delete(delete_service),
+        )
+}
+
+async fn get_service_info(State(state): State<AppState>) -> Response {
+    axum::Json(json!({
+        "id": "org.elixir-cloud.tagcast.broker",
+        "name": "tagcast broker",
+        "type": {"group": "org.ga4gh", "artifact": "service-registry", "version": "1.0.0"},
+        "description": "GA4GH Service Registry with the tagcast subscription extension: container registry push webhooks in, signed callbacks to subscribed deployments out.",
+        "organization": {"name": "ELIXIR Cloud", "url": "https://elixir-cloud.dcc.sib.swiss"},
+        "documentationUrl": "https://github.com/elixir-cloud-aai/tagcast/tree/main/reference/broker",
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": {
+            "subscription": {
+                "version": "1",
+                "hookKinds": SERVED_KINDS.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+                "callbackType": tagcast_spec::event::IMAGE_PUBLISHED_TYPE,
+            }
+        },
+        "url": format!("{}{BASE_PATH}", state.config.public_url),
+    }))
+    .into_response()
+}
+
+async fn list_services(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let admin = is_admin(&state, &headers);
+    let mut out = Vec::new();
+    for stored in state.store.services().await? {
+        out.push(render(&state, &stored, admin).await?);
+    }
+    Ok(axum::Json(out).into_response())
+}
+
+async fn list_service_types(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let mut types = BTreeSet::new();
+    for stored in state.store.services().await? {
+        let document: Value = serde_json::from_str(&stored.document).unwrap_or(Value::Null);
+        if let Ok(t) = serde_json::from_value::<ServiceType>(document["type"].clone()) {
+            types.insert(t);
+        }
+    }
+    Ok(axum::Json(types.into_iter().collect::<Vec<_>>()).into_response())
+}
+
+async fn get_service(
+    State(state): State<AppState>,
+    Path(service_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let stored = state
+        .store
+        .service(&service_id)
+        .await?
+        .ok_or_else(|| not_found(&service_id))?;
+    let admin = is_admin(&state, &headers);
+    Ok(axum::Json(render(&state, &stored, admin).await?).into_response())
+}
+
+async fn create_service(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let mut value = parse_json(&body)?;
+    if value.get("id").is_none() {
+        value["id"] = Value::String(new_id());
+    }
+    let prepared = prepare(&state, value, None).await?;
+    let id = prepared.service.id.clone();
+    state.store.insert_service(prepared.service.clone()).await?;
+    let answer = answer(&state, &prepared).await?;
+    tracing::info!(service = %id, "service registered");
+    let location = format!("{}{BASE_PATH}/services/{id}", state.config.public_url);
+    let mut response = (StatusCode::CREATED, axum::Json(answer)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    Ok(response)
+}
+
+async fn replace_service(
+    State(state): State<AppState>,
+    Path(service_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let mut value = parse_json(&body)?;
+    match value.get("id") {
+        None => value["id"] = Value::String(service_id.clone()),
+        Some(Value::String(id)) if *id == service_id => {}
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("body id {other} differs from the path's service id {service_id:?}"),
+            ));
+        }
+    }
+    let existing_secret = state.store.subscription_secret(&service_id).await?;
+    let prepared = prepare(&state, value, existing_secret).await?;
+    let created = state.store.replace_service(prepared.service.clone()).await?;
+    let answer = answer(&state, &prepared).await?;
+    tracing::info!(service = %service_id, created, "service replaced");
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, axum::Json(answer)).into_response())
+}
+
+async fn delete_service(
+    State(state): State<AppState>,
+    Path(service_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    if state.store.delete_service(&service_id).await? {
+        tracing::info!(service = %service_id, "service deleted");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(not_found(&service_id))
+    }
+}
+
+/// A 404 for a service id.
+pub fn not_found(service_id: &str) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, format!("no service with id {service_id:?}"))
+}
+
+fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|err| ApiError::new(ErrorCode::InvalidRequest, format!("the body is not JSON: {err}")))?;
+    if !value.is_object() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "the body must be a JSON object",
+        ));
+    }
+    Ok(value)
+}
+
+/// A validated write, ready to store, with what only its answer shows.
+struct Prepared {
+    service: NewService,
+    registration: ServiceRegistration,
+    /// The secret to show once, if this write set or generated it.
+    new_secret: Option<String>,
+}
+
+async fn prepare(state: &AppState, value: Value, existing_secret: Option<String>) -> Result<Prepared, ApiError> {
+    let registration: ServiceRegistration = serde_json::from_value(value).map_err(|err| {
+        ApiError::new(ErrorCode::InvalidRequest, format!("invalid service: {err}")).requirement("API-5")
+    })?;
+    let service_type = &registration.service.service.service_type;
+    let id = registration.service.service.id.clone();
+    if id.is_empty() || id.len() > 256 || id.contains('/') {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("service id {id:?} must be 1 to 256 characters without '/'"),
+        ));
+    }
+    let mut new_secret = None;
+    let mut subscription_row = None;
+    let mut document = serde_json::to_value(&registration.service).expect("a service serializes");
+    if let Some(sub) = &registration.subscription {
+        let invalid = |err: &dyn std::fmt::Display| {
+            ApiError::new(ErrorCode::InvalidSubscription, err.to_string()).requirement("API-6")
+        };
+        sub.check().map_err(|e| invalid(&e))?;
+        let requirement = sub.requirement(service_type).map_err(|e| invalid(&e))?;
+        if !state.config.allow_private_callbacks {
+            ssrf::check_callback_url(&sub.callback_url)
+                .await
+                .map_err(|err| ApiError::new(ErrorCode::CallbackUrlRefused, err.to_string()).requirement("CB-16"))?;
+        }
+        let secret = match (&sub.secret, existing_secret) {
+            (Some(given), _) => {
+                new_secret = Some(given.expose());
+                given.expose()
+            }
+            (None, Some(existing)) => existing,
+            (None, None) => {
+                let generated = Secret::generate(rand::rng().random()).expose();
+                new_secret = Some(generated.clone());
+                generated
+            }
+        };
+        let mut public = Map::new();
+        public.insert("images".into(), serde_json::to_value(&sub.images).expect("serializes"));
+        public.insert("stage".into(), serde_json::to_value(sub.stage).expect("serializes"));
+        public.insert("apiVersion".into(), Value::String(requirement.to_string()));
+        public.insert("callbackUrl".into(), Value::String(sub.callback_url.clone()));
+        if let Some(registry) = &sub.registry {
+            public.insert("registry".into(), serde_json::to_value(registry).expect("serializes"));
+        }
+        document["subscription"] = Value::Object(public);
+        subscription_row = Some(NewSubscription {
+            stage: sub.stage.as_str().to_owned(),
+            api_requirement: requirement.to_string(),
+            callback_url: sub.callback_url.clone(),
+            secret,
+            images: sub.images.iter().map(ToString::to_string).collect(),
+        });
+    } else if let Some(map) = document.as_object_mut() {
+        map.remove("subscription");
+    }
+    Ok(Prepared {
+        service: NewService {
+            id,
+            document: document.to_string(),
+            subscription: subscription_row,
+        },
+        registration,
+        new_secret,
+    })
+}
+
+/// The (kind, registry) sources of a stored subscription's images.
+fn sources(subscription: &Value) -> Vec<(RegistryKind, String)> {
+    let explicit = subscription["registry"]["kind"]
+        .as_str()
+        .and_then(|k| k.parse::<RegistryKind>().ok());
+    let mut out: Vec<(RegistryKind, String)> = Vec::new();
+    for image in subscription["images"].as_array().into_iter().flatten() {
+        let Some(image) = image.as_str().and_then(|i| tagcast_spec::Repository::parse(i).ok()) else {
+            continue;
+        };
+        let domain = image.domain().to_owned();
+        let kind = explicit
+            .or_else(|| RegistryKind::from_host(&domain))
+            .unwrap_or(RegistryKind::Distribution);
+        if !out.iter().any(|(k, r)| *k == kind && *r == domain) {
+            out.push((kind, domain));
+        }
+    }
+    out
+}
+
+/// The hooks of a subscription, creating their sources on first use.
+/// `reveal` shows generic hooks' secrets that this call created.
+async fn hooks(state: &AppState, subscription: &Value, reveal: bool) -> Result<Vec<Hook>, ApiError> {
+    let mut out = Vec::new();
+    for (kind, registry) in sources(subscription) {
+        let proposed = (kind == RegistryKind::Generic).then(|| Secret::generate(rand::rng().random()).expose());
+        let source = state
+            .store
+            .hook_source(kind.as_str(), &registry, proposed.as_deref())
+            .await?;
+        let created_secret = proposed.filter(|p| source.secret.as_deref() == Some(p.as_str()));
+        out.push(Hook {
+            kind,
+            registry,
+            url: format!("{}/hooks/{}/{}", state.config.public_url, kind.as_str(), source.token),
+            secret: created_secret.filter(|_| reveal).and_then(|s| Secret::parse(&s).ok()),
+        });
+    }
+    Ok(out)
+}
+
+/// A stored service as reads show it. Hook URLs carry the inbound token,
+/// which is a credential: only admin reads show them.
+async fn render(state: &AppState, stored: &StoredService, admin: bool) -> Result<Value, ApiError> {
+    let mut document: Value = serde_json::from_str(&stored.document).unwrap_or_else(|_| json!({}));
+    if document.get("subscription").is_some_and(Value::is_object) {
+        let hooks = if admin {
+            hooks(state, &document["subscription"], false).await?
+        } else {
+            Vec::new()
+        };
+        let status = state.store.subscription_state(&stored.id).await?;
+        let subscription_state = match status {
+            Some(s) if !s.enabled => SubscriptionState::Unsubscribed,
+            _ => SubscriptionState::Active,
+        };
+        document["subscription"]["hooks"] = serde_json::to_value(hooks).expect("serializes");
+        document["subscription"]["state"] = serde_json::to_value(subscription_state).expect("serializes");
+    }
+    // Check the shape against the spec's type in debug builds.
+    debug_assert!(serde_json::from_value::<RegisteredService>(document.clone()).is_ok());
+    Ok(document)
+}
+
+/// The answer to a write: the stored service, its hooks, and the secret
+/// once if this write set or generated it.
+async fn answer(state: &AppState, prepared: &Prepared) -> Result<Value, ApiError> {
+    let mut service = serde_json::to_value(&prepared.registration.service).expect("serializes");
+    let document: Value = serde_json::from_str(&prepared.service.document).expect("our own JSON");
+    if let Some(subscription) = document.get("subscription") {
+        let record = SubscriptionRecord {
+            images: serde_json::from_value(subscription["images"].clone()).unwrap_or_default(),
+            stage: serde_json::from_value(subscription["stage"].clone())
+                .map_err(|_| ApiError::new(ErrorCode::Internal, "stored stage"))?,
+            api_version: serde_json::from_value(subscription["apiVersion"].clone())
+                .map_err(|_| ApiError::new(ErrorCode::Internal, "stored apiVersion"))?,
+            callback_url: subscription["callbackUrl"].as_str().unwrap_or_default().to_owned(),
+            registry: serde_json::from_value(subscription["registry"].clone()).ok(),
+            hooks: hooks(state, subscription, true).await?,
+            state: SubscriptionState::Active,
+            secret: prepared.new_secret.as_deref().and_then(|s| Secret::parse(s).ok()),
+        };
+        service["subscription"] = serde_json::to_value(record).expect("serializes");
+    }
+    Ok(service)
+}

@@ -1,0 +1,215 @@
+//! Inbound registry webhooks: one module per registry kind, each an
+//! [`Adapter`] that parses the registry's payload, authenticates it on top of
+//! the unguessable path token, and turns it into normalized events.
+//!
+//! Every authentic request is acknowledged with 2xx, even when all its events
+//! are ignored: a registry that gets anything else retries and (CNCF
+//! Distribution) blocks its queue. Ignored events are recorded with a reason.
+
+pub mod distribution;
+pub mod generic;
+
+use axum::http::HeaderMap;
+use tagcast_spec::subscription::RegistryKind;
+use tagcast_spec::{Digest, Repository, Tag};
+
+use crate::store::{Disposition, HookSource, NewInboundEvent};
+
+/// Why an inbound request is refused before anything is stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The registry's own authentication (signature, header) failed: 401.
+    #[error("{0}")]
+    Unauthorized(String),
+}
+
+/// One registry kind's webhook format.
+pub trait Adapter: Send + Sync {
+    /// The parsed payload.
+    type Payload;
+
+    /// The kind this adapter serves, as in `/hooks/{kind}/{token}`.
+    fn kind(&self) -> RegistryKind;
+
+    /// Parses the request. `Err` is the reason a body is not this kind's
+    /// payload; an authentic request with such a body is recorded as
+    /// ignored and still acknowledged.
+    fn parse(&self, headers: &HeaderMap, body: &[u8]) -> Result<Self::Payload, String>;
+
+    /// Authenticates the request on top of the path token, which the caller
+    /// has already matched to `source`. `payload` is `None` when parsing failed.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection`]: nothing is stored.
+    fn authenticate(
+        &self,
+        source: &HookSource,
+        headers: &HeaderMap,
+        body: &[u8],
+        payload: Option<&Self::Payload>,
+    ) -> Result<(), Rejection>;
+
+    /// The normalized events of a payload, accepted or ignored with a reason.
+    fn normalize(&self, source: &HookSource, payload: Self::Payload) -> Vec<NewInboundEvent>;
+}
+
+/// An [`Adapter`] with its payload type erased, for the hook route.
+pub trait Receive: Send + Sync {
+    /// The kind served.
+    fn kind(&self) -> RegistryKind;
+
+    /// Parse, authenticate, normalize.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection`] for an unauthentic request.
+    fn receive(&self, source: &HookSource, headers: &HeaderMap, body: &[u8])
+    -> Result<Vec<NewInboundEvent>, Rejection>;
+}
+
+impl<A: Adapter> Receive for A {
+    fn kind(&self) -> RegistryKind {
+        Adapter::kind(self)
+    }
+
+    fn receive(
+        &self,
+        source: &HookSource,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Vec<NewInboundEvent>, Rejection> {
+        let parsed = self.parse(headers, body);
+        self.authenticate(source, headers, body, parsed.as_ref().ok())?;
+        Ok(match parsed {
+            Ok(payload) => self.normalize(source, payload),
+            Err(reason) => vec![NewInboundEvent {
+                kind: source.kind.clone(),
+                registry: source.registry.clone(),
+                source_event_id: None,
+                repository: None,
+                tag: None,
+                digest: None,
+                media_type: None,
+                is_index: false,
+                disposition: Disposition::Ignored(format!("malformed: {reason}")),
+            }],
+        })
+    }
+}
+
+/// The adapter of a kind, if this broker serves it.
+pub fn adapter(kind: &str) -> Option<&'static dyn Receive> {
+    match kind.parse::<RegistryKind>().ok()? {
+        RegistryKind::Distribution => Some(&distribution::Distribution),
+        RegistryKind::Generic => Some(&generic::Generic),
+        _ => None,
+    }
+}
+
+/// The kinds this broker serves.
+pub const SERVED_KINDS: [RegistryKind; 2] = [RegistryKind::Distribution, RegistryKind::Generic];
+
+/// Manifest media types; anything else pushed is a blob.
+pub const MANIFEST_MEDIA_TYPES: [&str; 6] = [
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
+
+/// Index media types: the manifest a multi-arch tag points to.
+pub const INDEX_MEDIA_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+
+/// A push as a registry reports it, before the tagcast rules apply.
+#[derive(Debug, Clone, Default)]
+pub struct Push {
+    /// The registry's event id.
+    pub event_id: Option<String>,
+    /// The action (`push`, `pull`, `delete`, `mount`, …).
+    pub action: String,
+    /// The repository path inside the registry, or a full repository name.
+    pub repository: Option<String>,
+    /// The tag, absent for a push by digest.
+    pub tag: Option<String>,
+    /// The digest.
+    pub digest: Option<String>,
+    /// The media type, if reported.
+    pub media_type: Option<String>,
+}
+
+impl Push {
+    /// Applies the rules every kind shares: only pushes of tagged manifests
+    /// whose tag is of the grammar are accepted; the repository is
+    /// normalized onto the hook source's registry.
+    pub fn normalize(self, source: &HookSource) -> NewInboundEvent {
+        let mut event = NewInboundEvent {
+            kind: source.kind.clone(),
+            registry: source.registry.clone(),
+            source_event_id: self.event_id.clone(),
+            repository: None,
+            tag: self.tag.clone(),
+            digest: self.digest.clone(),
+            media_type: self.media_type.clone(),
+            is_index: self
+                .media_type
+                .as_deref()
+                .is_some_and(|m| INDEX_MEDIA_TYPES.contains(&m)),
+            disposition: Disposition::Accepted,
+        };
+        let ignore = |mut event: NewInboundEvent, reason: String| {
+            event.disposition = Disposition::Ignored(reason);
+            event
+        };
+        let repository = match self.repository.as_deref().map(|r| qualify(&source.registry, r)) {
+            Some(Ok(repository)) => repository,
+            Some(Err(reason)) => return ignore(event, reason),
+            None => return ignore(event, "no repository".into()),
+        };
+        event.repository = Some(repository.to_string());
+        if repository.domain() != source.registry {
+            let reason = format!(
+                "repository {repository} is not on the hook's registry {}",
+                source.registry
+            );
+            return ignore(event, reason);
+        }
+        if self.action != "push" {
+            let reason = format!("action {:?} is not a push", self.action);
+            return ignore(event, reason);
+        }
+        if let Some(media_type) = self.media_type.as_deref() {
+            if !MANIFEST_MEDIA_TYPES.contains(&media_type) {
+                let reason = format!("blob push ({media_type}), not a manifest");
+                return ignore(event, reason);
+            }
+        }
+        let Some(tag) = self.tag.as_deref().filter(|t| !t.is_empty()) else {
+            return ignore(event, "untagged manifest (pushed by digest)".into());
+        };
+        if let Err(err) = Tag::parse(tag) {
+            return ignore(event, format!("tag outside the grammar: {err}"));
+        }
+        match self.digest.as_deref().map(Digest::parse) {
+            Some(Ok(digest)) => event.digest = Some(digest.to_string()),
+            Some(Err(err)) => return ignore(event, format!("invalid digest: {err}")),
+            None => return ignore(event, "no digest".into()),
+        }
+        event
+    }
+}
+
+/// The normalized repository of a path reported by the registry at `registry`.
+fn qualify(registry: &str, path: &str) -> Result<Repository, String> {
+    let full = if registry == tagcast_spec::DOCKER_HUB {
+        path.to_owned()
+    } else {
+        format!("{registry}/{path}")
+    };
+    Repository::parse(&full).map_err(|err| format!("invalid repository: {err}"))
+}

@@ -1,0 +1,282 @@
+//! The registry API over real HTTP: auth, validation, secrets, hooks.
+
+use serde_json::{Value, json};
+
+use crate::support::broker::{Broker, TOKEN};
+use crate::support::sqlite;
+
+fn wes(id: Option<&str>, callback: &str) -> Value {
+    let mut body = json!({
+        "name": "WES",
+        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
+        "organization": {"name": "Example", "url": "https://example.org"},
+        "version": "1.0.0",
+        "url": "https://wes.example.org/ga4gh/wes/v1",
+        "subscription": {
+            "images": ["registry.example.org:5000/team/app"],
+            "stage": "production",
+            "callbackUrl": callback,
+            "registry": {"kind": "distribution"}
+        }
+    });
+    if let Some(id) = id {
+        body["id"] = json!(id);
+    }
+    body
+}
+
+#[tokio::test]
+async fn writes_need_the_admin_token() {
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let c = &broker.client;
+    let r = c
+        .post(broker.api("/services"))
+        .json(&wes(None, "https://cd.example.org"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["status"].as_u64(), body["code"].as_str()),
+        (Some(401), Some("unauthorized"))
+    );
+    let r = c
+        .post(broker.api("/services"))
+        .bearer_auth("not-the-admin-token-at-all")
+        .json(&wes(None, "https://cd.example.org"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c.delete(broker.api("/services/x")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn create_read_replace_delete() {
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let c = &broker.client;
+    let r = c
+        .post(broker.api("/services"))
+        .bearer_auth(TOKEN)
+        .json(&wes(None, "https://cd.example.org/hook"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = r.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(
+        location.ends_with(&format!("/ga4gh/registry/v1/services/{id}")),
+        "{location}"
+    );
+    let secret = created["subscription"]["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert_eq!(
+        created["subscription"]["apiVersion"], "^1.1.0",
+        "default ^ + type.version"
+    );
+    let hooks = created["subscription"]["hooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0]["kind"], "distribution");
+    assert_eq!(hooks[0]["registry"], "registry.example.org:5000");
+    let hook_url = hooks[0]["url"].as_str().unwrap();
+    assert!(
+        hook_url.starts_with(&format!("{}/hooks/distribution/", broker.url)),
+        "{hook_url}"
+    );
+    assert!(hook_url.rsplit('/').next().unwrap().len() >= 22, "token ≥ 128 bits");
+
+    // Public reads: no secret, no hook URLs.
+    let read: Value = c
+        .get(broker.api(&format!("/services/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(read["subscription"].get("secret").is_none(), "{read}");
+    assert_eq!(read["subscription"]["hooks"], json!([]));
+    assert_eq!(read["subscription"]["state"], "active");
+    assert!(!read.to_string().contains(&secret));
+    // Admin reads show the hooks, still no secret.
+    let admin: Value = c
+        .get(broker.api(&format!("/services/{id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(admin["subscription"]["hooks"][0]["url"], hook_url);
+    assert!(!admin.to_string().contains(&secret));
+
+    let list: Value = c
+        .get(broker.api("/services"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let types: Value = c
+        .get(broker.api("/services/types"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        types,
+        json!([{"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"}])
+    );
+
+    // PUT without a secret keeps the secret (and does not show it again).
+    let mut replaced = wes(Some(&id), "https://cd.example.org/other");
+    replaced["name"] = json!("WES 2");
+    let r = c
+        .put(broker.api(&format!("/services/{id}")))
+        .bearer_auth(TOKEN)
+        .json(&replaced)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert!(answer["subscription"].get("secret").is_none(), "{answer}");
+    assert_eq!(
+        broker.state.store.subscription_secret(&id).await.unwrap().as_deref(),
+        Some(secret.as_str())
+    );
+    // A PUT whose body names another id is refused.
+    let r = c
+        .put(broker.api(&format!("/services/{id}")))
+        .bearer_auth(TOKEN)
+        .json(&wes(Some("other"), "https://cd.example.org"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let r = c
+        .delete(broker.api(&format!("/services/{id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = c.get(broker.api(&format!("/services/{id}"))).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "not_found");
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_bodies_are_refused_with_the_error_body() {
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let c = &broker.client;
+    let post = |body: Value| c.post(broker.api("/services")).bearer_auth(TOKEN).json(&body).send();
+    let r = post(json!({"name": "no type"})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_request");
+    let mut bad_stage = wes(None, "https://cd.example.org");
+    bad_stage["subscription"]["stage"] = json!("prod");
+    assert_eq!(post(bad_stage).await.unwrap().status(), 400);
+    let mut no_images = wes(None, "https://cd.example.org");
+    no_images["subscription"]["images"] = json!([]);
+    let r = post(no_images).await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_subscription");
+    let r = c
+        .post(broker.api("/services"))
+        .bearer_auth(TOKEN)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let created = post(wes(Some("dup"), "https://cd.example.org")).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let r = post(wes(Some("dup"), "https://cd.example.org")).await.unwrap();
+    assert_eq!(r.status(), 409);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn private_callbacks_are_refused_unless_allowed() {
+    let broker = Broker::start(sqlite().await, |c| c.allow_private_callbacks = false).await;
+    for url in [
+        "http://127.0.0.1:8080/hook",
+        "http://10.0.0.7/tagcast",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://localhost/hook",
+    ] {
+        let r = broker
+            .client
+            .post(broker.api("/services"))
+            .bearer_auth(TOKEN)
+            .json(&wes(None, url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422, "{url}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "callback_url_refused", "{url}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("--allow-private-callbacks"),
+            "{body}"
+        );
+    }
+    assert!(broker.state.store.services().await.unwrap().is_empty());
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn operations_endpoints() {
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let c = &broker.client;
+    assert_eq!(
+        c.get(format!("{}/healthz", broker.url)).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{}/readyz", broker.url)).send().await.unwrap().status(),
+        200
+    );
+    let info: Value = c
+        .get(broker.api("/service-info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["type"]["artifact"], "service-registry");
+    assert!(
+        info["extensions"]["subscription"]["hookKinds"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("distribution"))
+    );
+    let metrics = c
+        .get(format!("{}/metrics", broker.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("tagcast_queue_depth"), "{metrics}");
+    assert!(metrics.contains("# EOF"), "{metrics}");
+    broker.stop().await;
+}

@@ -1,0 +1,130 @@
+//! `tagcast broker`: the reference broker (`reference/broker`), a GA4GH
+//! Service Registry with subscriptions that turns registry push webhooks
+//! into signed callbacks.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use tagcast_broker::config::LogFormat;
+use tagcast_broker::{Config, Settings};
+
+const EXAMPLES: &str = "Examples:
+  # A first try: in-memory database, the admin token printed at start:
+  tagcast broker --database-url sqlite::memory:
+
+  # Production behind a TLS proxy, state in PostgreSQL, JSON logs:
+  TAGCAST_ADMIN_TOKEN=\"$(cat /run/secrets/admin-token)\" tagcast broker \\
+    --listen 0.0.0.0:8080 --public-url https://registry.example.org \\
+    --database-url postgres://tagcast@db/tagcast --log-format json
+
+  # Everything from a file (same names as the flags):
+  tagcast broker --config /etc/tagcast/broker.toml
+
+Every flag can also be set by the environment variable named after it
+(--database-url <-> TAGCAST_DATABASE_URL) and by the key of the same name in
+the --config file; flags and environment win over the file. Secrets are never
+logged. Logs go to standard error; TAGCAST_LOG (e.g. debug) sets the level.
+
+Exit codes: 0 stopped on SIGINT/SIGTERM, 2 could not run.";
+
+/// `tagcast broker`: serve the registry, the hooks and the delivery worker.
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
+pub struct BrokerArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TAGCAST_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+    /// sqlite://PATH, sqlite::memory: or postgres://… [default: sqlite://tagcast-broker.db].
+    #[arg(long, env = "TAGCAST_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Bearer token of write requests; generated and printed once if absent.
+    #[arg(long, env = "TAGCAST_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The broker's URL as registries and subscribers reach it [default: http://LISTEN].
+    #[arg(long, env = "TAGCAST_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
+    /// Allow callback URLs on loopback, private, link-local and metadata addresses.
+    #[arg(long, env = "TAGCAST_ALLOW_PRIVATE_CALLBACKS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    allow_private_callbacks: Option<bool>,
+    /// A TOML file with the same keys as these flags (database-url = "…").
+    #[arg(long, env = "TAGCAST_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "TAGCAST_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Delays between callback attempts, then dead-letter [default: 5s,5m,30m,2h,5h,10h,10h].
+    #[arg(long, env = "TAGCAST_RETRY_SCHEDULE", value_name = "DELAYS")]
+    retry_schedule: Option<String>,
+    /// Relative jitter of each retry delay, 0 to 1 [default: 0.2].
+    #[arg(long, env = "TAGCAST_RETRY_JITTER", value_name = "FRACTION")]
+    retry_jitter: Option<f64>,
+    /// Largest inbound hook body in bytes; larger ones get 413 [default: 1048576].
+    #[arg(long, env = "TAGCAST_BODY_LIMIT", value_name = "BYTES")]
+    body_limit: Option<usize>,
+    /// Timeout of one callback attempt [default: 10s].
+    #[arg(long, env = "TAGCAST_DELIVERY_TIMEOUT", value_name = "DURATION")]
+    delivery_timeout: Option<String>,
+    /// Callbacks in flight at once [default: 16].
+    #[arg(long, env = "TAGCAST_DELIVERY_CONCURRENCY", value_name = "N")]
+    delivery_concurrency: Option<usize>,
+    /// How often the outbox is polled for due work [default: 1s].
+    #[arg(long, env = "TAGCAST_POLL_INTERVAL", value_name = "DURATION")]
+    poll_interval: Option<String>,
+    /// How long shutdown waits for in-flight callbacks [default: 30s].
+    #[arg(long, env = "TAGCAST_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
+    shutdown_timeout: Option<String>,
+}
+
+impl BrokerArgs {
+    fn settings(&self) -> Settings {
+        Settings {
+            listen: self.listen.clone(),
+            database_url: self.database_url.clone(),
+            admin_token: self.admin_token.clone(),
+            public_url: self.public_url.clone(),
+            allow_private_callbacks: self.allow_private_callbacks,
+            log_format: self.log_format.clone(),
+            retry_schedule: self.retry_schedule.clone(),
+            retry_jitter: self.retry_jitter,
+            body_limit: self.body_limit,
+            delivery_timeout: self.delivery_timeout.clone(),
+            delivery_concurrency: self.delivery_concurrency,
+            poll_interval: self.poll_interval.clone(),
+            shutdown_timeout: self.shutdown_timeout.clone(),
+        }
+    }
+}
+
+/// Runs the broker until SIGINT or SIGTERM.
+pub fn run(args: BrokerArgs) -> anyhow::Result<ExitCode> {
+    let file = match &args.config {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    let config = Config::from_settings(args.settings().or(file))?;
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        tagcast_broker::serve(listener, config)
+            .await
+            .context("the broker failed")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TAGCAST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
