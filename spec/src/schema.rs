@@ -5,6 +5,7 @@
 //! file differs from what [`documents`] generates.
 
 pub(crate) mod contract;
+pub mod docs;
 
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
