@@ -2,6 +2,7 @@
 //! binary keeps link time down.
 
 mod ci;
+mod broker;
 mod conformance;
 mod interop;
 mod support;
