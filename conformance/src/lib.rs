@@ -21,15 +21,18 @@
 mod check;
 mod checks;
 mod config;
+mod contract;
 mod exchange;
 mod outcome;
 pub mod peers;
+mod receiver;
 pub mod report;
 pub mod schema;
 mod suite;
 pub mod vectors;
 
 pub use check::{Check, CheckResult, Evidence, Verdict};
+pub use checks::broker::BrokerTarget;
 pub use checks::catalogue;
 pub use checks::cd::CdTarget;
 pub use checks::tags::{ApiExpectation, TagsTarget};
@@ -43,6 +46,8 @@ pub use url::Url;
 pub enum Target {
     /// CI outputs: tag lists, `docker buildx` metadata files, OCI layouts.
     Tags(TagsTarget),
+    /// A live broker, end to end.
+    Broker(BrokerTarget),
     /// A live CD endpoint.
     Cd(CdTarget),
 }
@@ -52,6 +57,7 @@ impl Target {
     pub fn name(&self) -> &'static str {
         match self {
             Target::Tags(_) => "tags",
+            Target::Broker(_) => "broker",
             Target::Cd(_) => "cd",
         }
     }
@@ -66,6 +72,7 @@ pub async fn run(target: &Target, config: &Config) -> Report {
     let mut suite = suite::Suite::new(config);
     let subject = match target {
         Target::Tags(t) => checks::tags::run(t, &mut suite).await,
+        Target::Broker(t) => checks::broker::run(t, &mut suite).await,
         Target::Cd(t) => checks::cd::run(t, &mut suite).await,
     };
     suite.finish(target.name(), subject)

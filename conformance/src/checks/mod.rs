@@ -1,5 +1,6 @@
 //! The checks, one module per target (and spec category).
 
+pub mod broker;
 pub mod cd;
 pub mod tags;
 
@@ -8,7 +9,12 @@ use crate::check::Check;
 /// Every check the runner knows, target by target: the list the README's
 /// tables are written from, and that tests walk to prove each check can fail.
 pub fn catalogue() -> Vec<&'static Check> {
-    tags::CHECKS.iter().chain(cd::CHECKS).copied().collect()
+    tags::CHECKS
+        .iter()
+        .chain(cd::CHECKS)
+        .chain(broker::CHECKS)
+        .copied()
+        .collect()
 }
 
 /// Shortens a peer's answer for a report: reports stay readable when a peer

@@ -6,6 +6,7 @@
 //! end-to-end tests of `tagcast conformance` (and anyone changing a check)
 //! can use the same peers; they are not reference implementations.
 
+pub mod broker;
 pub mod cd;
 
 use std::net::SocketAddr;

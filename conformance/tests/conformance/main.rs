@@ -2,6 +2,7 @@
 //! target against a conforming peer and against deliberately broken ones.
 //! One integration binary keeps link time down.
 
+mod broker;
 mod cd;
 mod framework;
 mod tags;

@@ -1,0 +1,1221 @@
+//! Target `broker`: a live broker, end to end (`spec/service-api.md`,
+//! `spec/callbacks.md`, DESIGN.md §4-§6).
+//!
+//! The runner registers test services whose callbacks go to its own
+//! receiver, plays the container registry (the `generic` and
+//! `distribution` hooks), and checks what arrives — then deletes what it
+//! created.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::Utc;
+use reqwest::{Client, Method};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use tagcast_spec::event::{CONTENT_TYPE, CloudEvent, ImagePublished};
+use tagcast_spec::webhook::{self, Secret};
+use tagcast_spec::{ApiVersion, Stage, Tag};
+use url::Url;
+
+use crate::check::{Check, Evidence, Verdict};
+use crate::contract;
+use crate::exchange::{Request, client};
+use crate::outcome::Level;
+use crate::receiver::{Answer, Received, Receiver};
+use crate::suite::Suite;
+
+macro_rules! check {
+    ($id:ident, $name:literal, $req:literal, $desc:literal) => {
+        const $id: Check = Check {
+            name: $name,
+            requirement: $req,
+            level: Level::Must,
+            description: $desc,
+        };
+    };
+}
+
+check!(
+    REACHABLE,
+    "broker/reachable",
+    "API-1",
+    "GET {url}/service-info answers 2xx"
+);
+check!(
+    RECEIVER,
+    "broker/receiver",
+    "API-1",
+    "the runner's callback receiver listens on --listen"
+);
+check!(
+    AUTH,
+    "broker/registration/auth",
+    "API-5",
+    "a write without the admin token is answered 401, with a wrong one 401 or 403"
+);
+check!(
+    CREATE,
+    "broker/registration/create",
+    "API-8",
+    "POST /services with a subscription is answered 201 with the secret once and a hook per registry"
+);
+check!(
+    READ_BACK,
+    "broker/registration/read-back",
+    "API-6",
+    "GET /services/{id} and GET /services show the subscription and never its secret"
+);
+check!(
+    SSRF,
+    "broker/registration/ssrf",
+    "CB-16",
+    "a subscription whose callbackUrl is the cloud metadata address 169.254.169.254 is refused"
+);
+check!(
+    ONE_PER_PUSH,
+    "broker/delivery/one-per-push",
+    "CB-11",
+    "a push of a new tag reaches a matching subscriber exactly once"
+);
+check!(
+    SIGNATURE,
+    "broker/delivery/signature",
+    "CB-3",
+    "every callback carries webhook-id, webhook-timestamp and a webhook-signature that verifies with the subscription's secret"
+);
+check!(
+    EVENT,
+    "broker/delivery/event",
+    "CB-1",
+    "every callback is a CloudEvent that validates against image-published.schema.json and names the pushed tag and digest"
+);
+check!(
+    RETRY,
+    "broker/delivery/retry",
+    "CB-12",
+    "a callback answered 500 is retried with the same webhook-id"
+);
+check!(
+    GONE,
+    "broker/delivery/gone",
+    "CB-10",
+    "a callback answered 410 unsubscribes: the state reads unsubscribed and nothing more is delivered"
+);
+check!(
+    STAGE,
+    "broker/matching/stage",
+    "TAG-11",
+    "a tag is delivered only to subscribers of its stage (no cross-stage delivery)"
+);
+check!(
+    API_VERSION,
+    "broker/matching/api-version",
+    "TAG-10",
+    "a tag whose api-version does not match the subscription's requirement is not delivered"
+);
+check!(
+    DOWNGRADE,
+    "broker/matching/downgrade",
+    "TAG-11",
+    "a tag older than the last one delivered is not delivered (no downgrade)"
+);
+check!(
+    DEDUP,
+    "broker/hooks/dedup",
+    "API-13",
+    "the same hook request again (same event id) yields no second delivery"
+);
+check!(
+    WRONG_TOKEN,
+    "broker/hooks/wrong-token",
+    "API-12",
+    "a hook request with an unknown token is answered 404 and delivers nothing"
+);
+check!(
+    DISTRIBUTION,
+    "broker/hooks/distribution",
+    "API-12",
+    "a Distribution notification (blob pushes, then the tagged manifest) yields one delivery of the tag"
+);
+check!(
+    CLEANUP,
+    "broker/cleanup",
+    "API-5",
+    "DELETE /services/{id} removes each service the runner created (then 404)"
+);
+
+/// The checks of this target.
+pub(crate) const CHECKS: &[&Check] = &[
+    &REACHABLE,
+    &RECEIVER,
+    &AUTH,
+    &CREATE,
+    &READ_BACK,
+    &SSRF,
+    &ONE_PER_PUSH,
+    &SIGNATURE,
+    &EVENT,
+    &RETRY,
+    &GONE,
+    &STAGE,
+    &API_VERSION,
+    &DOWNGRADE,
+    &DEDUP,
+    &WRONG_TOKEN,
+    &DISTRIBUTION,
+    &CLEANUP,
+];
+
+/// A live broker to check.
+#[derive(Debug, Clone)]
+pub struct BrokerTarget {
+    /// The Service Registry base URL, e.g. `https://registry.example.org/ga4gh/registry/v1`.
+    pub url: Url,
+    /// The admin token for writes.
+    pub admin_token: String,
+    /// Where the runner's callback receiver listens.
+    pub listen: SocketAddr,
+    /// The receiver's URL as the broker reaches it, when not
+    /// `http://<listen>` (behind NAT, in a container).
+    pub callback_base: Option<String>,
+}
+
+impl BrokerTarget {
+    /// The broker at `url` with `admin_token`; the receiver on a free
+    /// loopback port.
+    pub fn new(url: Url, admin_token: impl Into<String>) -> Self {
+        Self {
+            url,
+            admin_token: admin_token.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            callback_base: None,
+        }
+    }
+
+    fn endpoint(&self, path: &str) -> Url {
+        let mut url = self.url.clone();
+        let joined = format!("{}/{}", url.path().trim_end_matches('/'), path.trim_start_matches('/'));
+        url.set_path(&joined);
+        url
+    }
+}
+
+/// A service the runner registered.
+#[derive(Debug, Clone)]
+struct Subscriber {
+    inbox: &'static str,
+    id: String,
+    secret: Option<Secret>,
+}
+
+/// One push the runner made as the registry.
+#[derive(Debug, Clone)]
+struct Push {
+    tag: Tag,
+    digest: String,
+}
+
+struct Run<'a> {
+    target: &'a BrokerTarget,
+    client: Client,
+    receiver: Receiver,
+    run: String,
+    generic_registry: String,
+    /// A registry of its own for the auth and SSRF probes, so that a broker
+    /// that wrongly accepts one does not spend the generic hook's one-time
+    /// secret on it.
+    probe_registry: String,
+    distribution_registry: String,
+    created: Vec<String>,
+    subscribers: BTreeMap<&'static str, Subscriber>,
+    generic_hook: Option<(String, Secret)>,
+    distribution_hook: Option<String>,
+    timeout: Duration,
+}
+
+/// How long the runner waits for a delivery that must not come.
+const QUIET: Duration = Duration::from_millis(1500);
+
+pub(crate) async fn run(target: &BrokerTarget, suite: &mut Suite<'_>) -> String {
+    let subject = target.url.to_string();
+    let client = client(suite.config().timeout);
+    let start = std::time::Instant::now();
+    let info = Request::new(Method::GET, target.endpoint("service-info"));
+    match info.send(&client).await {
+        Err(e) => {
+            suite.record_always(
+                &REACHABLE,
+                Verdict::Error(format!("cannot reach the broker: {e}")),
+                start,
+            );
+            return subject;
+        }
+        Ok(r) if !r.status.is_success() => {
+            suite.record_always(
+                &REACHABLE,
+                Verdict::Error(format!(
+                    "GET service-info answered {}: is --url the registry's base URL?",
+                    r.status
+                )),
+                start,
+            );
+            return subject;
+        }
+        Ok(_) => {
+            suite.record(&REACHABLE, REACHABLE.name.to_owned(), Verdict::pass());
+        }
+    }
+    let receiver = match Receiver::start(target.listen, target.callback_base.as_deref()).await {
+        Ok(receiver) => {
+            suite.record(&RECEIVER, RECEIVER.name.to_owned(), Verdict::pass());
+            receiver
+        }
+        Err(e) => {
+            suite.record_always(&RECEIVER, Verdict::Error(e), start);
+            return subject;
+        }
+    };
+    let run_id = format!("{:08x}", rand::random::<u32>());
+    let mut run = Run {
+        target,
+        client,
+        receiver,
+        generic_registry: format!("tc{run_id}.conformance.example"),
+        probe_registry: format!("tc{run_id}p.conformance.example"),
+        distribution_registry: format!("tc{run_id}d.conformance.example"),
+        run: run_id,
+        created: Vec::new(),
+        subscribers: BTreeMap::new(),
+        generic_hook: None,
+        distribution_hook: None,
+        timeout: suite.config().timeout,
+    };
+    run.checks(suite).await;
+    let cleanup = run.cleanup().await;
+    suite.record(&CLEANUP, CLEANUP.name.to_owned(), cleanup);
+    subject
+}
+
+impl Run<'_> {
+    fn registration(
+        &self,
+        inbox: &'static str,
+        stage: Stage,
+        api: Option<&str>,
+        kind: &str,
+        registry: &str,
+        callback: &str,
+    ) -> Value {
+        let mut subscription = json!({
+            "images": [format!("{registry}/tagcast/app")],
+            "stage": stage.as_str(),
+            "callbackUrl": callback,
+            "registry": { "kind": kind },
+        });
+        if let Some(api) = api {
+            subscription["apiVersion"] = Value::String(api.to_owned());
+        }
+        json!({
+            "id": format!("tagcast-conformance-{}-{inbox}", self.run),
+            "name": format!("tagcast conformance {} {inbox}", self.run),
+            "type": { "group": "org.ga4gh", "artifact": "wes", "version": "1.0.0" },
+            "organization": { "name": "tagcast conformance", "url": "https://tagcast-conformance.invalid" },
+            "version": "1.0.0",
+            "url": format!("https://tagcast-conformance.invalid/{}/{inbox}", self.run),
+            "subscription": subscription,
+        })
+    }
+
+    fn write(&self, method: Method, url: Url, token: Option<&str>, body: &Value) -> Request {
+        let mut request = Request::new(method, url).header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.body(serde_json::to_vec(body).expect("JSON serializes"))
+    }
+
+    /// Registers a service; its id (for cleanup) if the broker created one.
+    async fn register(&mut self, body: &Value) -> Result<(Value, Request), (String, Evidence)> {
+        let request = self.write(
+            Method::POST,
+            self.target.endpoint("services"),
+            Some(&self.target.admin_token),
+            body,
+        );
+        let response = request.send(&self.client).await.map_err(|e| {
+            (
+                format!("no answer: {e}"),
+                Evidence::new(request.describe(), "201", "no HTTP answer"),
+            )
+        })?;
+        let json: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        if let Some(id) = json.get("id").and_then(Value::as_str) {
+            if response.status.is_success() {
+                self.created.push(id.to_owned());
+            }
+        }
+        if response.status.as_u16() != 201 {
+            return Err((
+                format!("POST /services was answered {}", response.status.as_u16()),
+                Evidence::new(request.describe(), "201 Created", response.describe()),
+            ));
+        }
+        Ok((json, request))
+    }
+
+    async fn checks(&mut self, suite: &mut Suite<'_>) {
+        let timeout = self.timeout;
+        // Writes need the admin token.
+        let body = self.registration(
+            "unauthorized",
+            Stage::Production,
+            None,
+            "generic",
+            &self.probe_registry.clone(),
+            "https://tagcast-conformance.invalid/cb",
+        );
+        if suite.selects(AUTH.name) {
+            let verdict = self.auth(&body).await;
+            suite.record(&AUTH, AUTH.name.to_owned(), verdict);
+        }
+        if suite.selects(SSRF.name) {
+            let body = self.registration(
+                "ssrf",
+                Stage::Production,
+                None,
+                "generic",
+                &self.probe_registry.clone(),
+                "http://169.254.169.254/latest/meta-data/",
+            );
+            let verdict = self.ssrf(&body).await;
+            suite.record(&SSRF, SSRF.name.to_owned(), verdict);
+        }
+
+        // The subscribers.
+        let plan: [(&'static str, Stage, Option<&str>, Answer, bool); 6] = [
+            ("prod", Stage::Production, None, Answer::Accept, false),
+            ("staging", Stage::Staging, None, Answer::Accept, false),
+            ("v2", Stage::Production, Some("^2.0"), Answer::Accept, false),
+            ("retry", Stage::Production, None, Answer::FailFirst(1), false),
+            ("gone", Stage::Production, None, Answer::Gone, false),
+            ("dist", Stage::Production, None, Answer::Accept, true),
+        ];
+        let mut create_problem: Option<(String, Evidence)> = None;
+        for (inbox, stage, api, answer, distribution) in plan {
+            let callback = self.receiver.inbox(inbox, answer);
+            let (kind, registry) = if distribution {
+                ("distribution", self.distribution_registry.clone())
+            } else {
+                ("generic", self.generic_registry.clone())
+            };
+            let body = self.registration(inbox, stage, api, kind, &registry, &callback);
+            match self.register(&body).await {
+                Err(problem) => {
+                    create_problem.get_or_insert(problem);
+                }
+                Ok((answer, request)) => {
+                    let id = answer.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    let secret = answer
+                        .pointer("/subscription/secret")
+                        .and_then(Value::as_str)
+                        .and_then(|s| Secret::parse(s).ok());
+                    if secret.is_none() {
+                        create_problem.get_or_insert((
+                            "the answer to the write has no subscription.secret whsec_…".into(),
+                            Evidence::new(
+                                request.describe(),
+                                "201 with subscription.secret",
+                                crate::checks::excerpt(&answer.to_string()),
+                            ),
+                        ));
+                    }
+                    let hook = answer
+                        .pointer("/subscription/hooks")
+                        .and_then(Value::as_array)
+                        .and_then(|hooks| {
+                            hooks
+                                .iter()
+                                .find(|h| h.get("kind").and_then(Value::as_str) == Some(kind))
+                                .cloned()
+                        });
+                    match hook {
+                        None => {
+                            create_problem.get_or_insert((
+                                format!("the answer has no {kind} hook for {registry}"),
+                                Evidence::new(
+                                    request.describe(),
+                                    format!("subscription.hooks[] with kind {kind}"),
+                                    crate::checks::excerpt(&answer.to_string()),
+                                ),
+                            ));
+                        }
+                        Some(hook) => {
+                            let url = hook.get("url").and_then(Value::as_str).unwrap_or_default().to_owned();
+                            if distribution {
+                                self.distribution_hook.get_or_insert(url);
+                            } else if self.generic_hook.is_none() {
+                                if let Some(secret) = hook
+                                    .get("secret")
+                                    .and_then(Value::as_str)
+                                    .and_then(|s| Secret::parse(s).ok())
+                                {
+                                    self.generic_hook = Some((url, secret));
+                                }
+                            }
+                        }
+                    }
+                    self.subscribers.insert(inbox, Subscriber { inbox, id, secret });
+                }
+            }
+        }
+        if self.generic_hook.is_none() && create_problem.is_none() {
+            create_problem = Some((
+                "no answer carried the generic hook's signing secret (subscription.hooks[].secret)".into(),
+                Evidence::default(),
+            ));
+        }
+        let created = match create_problem {
+            None => Verdict::pass(),
+            Some((message, evidence)) => Verdict::fail(message, evidence),
+        };
+        let created_ok = matches!(created, Verdict::Pass(_));
+        suite.record(&CREATE, CREATE.name.to_owned(), created);
+        if !created_ok || !self.subscribers.contains_key("prod") {
+            for check in &CHECKS[4..17] {
+                if check.name != SSRF.name {
+                    suite.record(
+                        check,
+                        check.name.to_owned(),
+                        Verdict::Skip("the test services could not be registered".into()),
+                    );
+                }
+            }
+            return;
+        }
+        let verdict = self.read_back().await;
+        suite.record(&READ_BACK, READ_BACK.name.to_owned(), verdict);
+
+        // Pushes, in an order that makes each check observable.
+        let now = Utc::now();
+        let v1 = ApiVersion::new(1, 0, 0);
+        let tag = |stage, minutes: i64| {
+            Tag::new(v1, stage, now - chrono::Duration::minutes(minutes)).expect("now is in range")
+        };
+        let t1 = tag(Stage::Production, 30);
+        let t0 = tag(Stage::Production, 120);
+        let t_staging = tag(Stage::Staging, 25);
+        let t_wrong = tag(Stage::Production, 20);
+        let t2 = Tag::new(
+            ApiVersion::new(1, 0, 1),
+            Stage::Production,
+            now - chrono::Duration::minutes(15),
+        )
+        .expect("in range");
+        let t3 = tag(Stage::Production, 10);
+
+        let first = self.push_generic("g1", &t1).await;
+        let prod_first = self.receiver.wait_for("prod", 1, timeout).await;
+        let gone_first = self.receiver.wait_for("gone", 1, timeout).await;
+        tokio::time::sleep(QUIET).await;
+        let prod_after_first = self.receiver.received("prod");
+        let one = match &first {
+            Err(e) => Verdict::Error(e.clone()),
+            Ok(p) => exactly_one(
+                &prod_after_first,
+                &p.tag,
+                &format!("a push of {} to {}", p.tag, self.generic_registry),
+            ),
+        };
+        suite.record(&ONE_PER_PUSH, ONE_PER_PUSH.name.to_owned(), one);
+        let _ = prod_first;
+
+        // The same hook request again, an older tag, a staging tag.
+        let again = self.push_generic("g1", &t1).await;
+        let older = self.push_generic("g0", &t0).await;
+        let staging = self.push_generic("gs", &t_staging).await;
+        self.receiver.wait_for("staging", 1, timeout).await;
+        // A wrong token.
+        let wrong = self.push_wrong_token("gw", &t_wrong).await;
+        let wrong_push = wrong.as_ref().ok().map(|(_, _, _, push)| push.clone());
+        // Distribution.
+        let dist = self.push_distribution(&t2).await;
+        self.receiver.wait_for("dist", 1, timeout).await;
+        // Retry and 410 take their time.
+        let retried = self.receiver.wait_for("retry", 2, timeout).await;
+        tokio::time::sleep(QUIET).await;
+        let state = self.subscription_state("gone").await;
+        let later = self.push_generic("g3", &t3).await;
+        self.receiver.wait_for("prod", 2, timeout).await;
+        tokio::time::sleep(QUIET).await;
+
+        let prod = self.receiver.received("prod");
+        suite.record(
+            &DEDUP,
+            DEDUP.name.to_owned(),
+            match (&first, &again) {
+                (Ok(p), Ok(_)) => count_is(&prod, &p.tag, 1, "the same generic hook request sent twice"),
+                (Err(e), _) | (_, Err(e)) => Verdict::Error(e.clone()),
+            },
+        );
+        suite.record(
+            &DOWNGRADE,
+            DOWNGRADE.name.to_owned(),
+            match &older {
+                Ok(p) => count_is(&prod, &p.tag, 0, &format!("{} after {t1} was delivered", p.tag)),
+                Err(e) => Verdict::Error(e.clone()),
+            },
+        );
+        let staging_inbox = self.receiver.received("staging");
+        suite.record(
+            &STAGE,
+            STAGE.name.to_owned(),
+            match &staging {
+                Ok(p) => {
+                    let leaked: Vec<String> = prod
+                        .iter()
+                        .chain(self.receiver.received("v2").iter())
+                        .filter_map(tag_of)
+                        .filter(|t| t.contains("-staging-"))
+                        .collect();
+                    let wrong_way: Vec<String> = staging_inbox
+                        .iter()
+                        .filter_map(tag_of)
+                        .filter(|t| !t.contains("-staging-"))
+                        .collect();
+                    if !leaked.is_empty() || !wrong_way.is_empty() {
+                        Verdict::fail(
+                            "a tag was delivered to a subscriber of another stage",
+                            Evidence::new(
+                                format!("pushes of production tags and of {}", p.tag),
+                                "staging tags only to the staging subscriber, production tags only to production ones",
+                                format!("production subscriber got {leaked:?}; staging subscriber got {wrong_way:?}"),
+                            ),
+                        )
+                    } else {
+                        count_is(&staging_inbox, &p.tag, 1, &format!("a push of {}", p.tag))
+                    }
+                }
+                Err(e) => Verdict::Error(e.clone()),
+            },
+        );
+        let v2 = self.receiver.received("v2");
+        suite.record(
+            &API_VERSION,
+            API_VERSION.name.to_owned(),
+            if v2.is_empty() {
+                Verdict::pass()
+            } else {
+                Verdict::fail(
+                    "a subscriber requiring ^2.0 received 1.x tags",
+                    Evidence::new(
+                        "pushes of 1.0.x tags",
+                        "no callback to the ^2.0 subscriber",
+                        v2.iter().filter_map(tag_of).collect::<Vec<_>>().join(", "),
+                    ),
+                )
+            },
+        );
+        suite.record(
+            &WRONG_TOKEN,
+            WRONG_TOKEN.name.to_owned(),
+            match wrong {
+                Err(e) => Verdict::Error(e),
+                Ok((request, status, body, _)) => {
+                    let delivered = prod.iter().filter_map(tag_of).any(|t| t == t_wrong.to_string());
+                    if status != 404 || delivered {
+                        Verdict::fail(
+                            if delivered {
+                                "a hook request with an unknown token was delivered".to_owned()
+                            } else {
+                                format!("answered {status} instead of 404")
+                            },
+                            Evidence::new(
+                                request,
+                                "404 and no delivery",
+                                format!("{status} {body}; delivered: {delivered}"),
+                            ),
+                        )
+                    } else {
+                        Verdict::pass()
+                    }
+                }
+            },
+        );
+        let dist_inbox = self.receiver.received("dist");
+        suite.record(
+            &DISTRIBUTION,
+            DISTRIBUTION.name.to_owned(),
+            match &dist {
+                Ok(p) => exactly_one(
+                    &dist_inbox,
+                    &p.tag,
+                    &format!("Distribution notifications for {}", p.tag),
+                ),
+                Err(e) => Verdict::Error(e.clone()),
+            },
+        );
+        suite.record(&RETRY, RETRY.name.to_owned(), retry_verdict(&retried));
+        suite.record(
+            &GONE,
+            GONE.name.to_owned(),
+            match (&state, &later) {
+                (_, Err(e)) => Verdict::Error(e.clone()),
+                (Err(e), _) => Verdict::Error(e.clone()),
+                (Ok(state), Ok(p)) => {
+                    let gone = self.receiver.received("gone");
+                    let after = gone
+                        .iter()
+                        .filter_map(tag_of)
+                        .filter(|t| *t == p.tag.to_string())
+                        .count();
+                    if gone_first.is_empty() {
+                        Verdict::fail(
+                            "the subscriber that answers 410 never got a callback",
+                            Evidence::new(format!("a push of {t1}"), "one callback, answered 410", "none"),
+                        )
+                    } else if state != "unsubscribed" || after > 0 {
+                        Verdict::fail(
+                            "the subscription stayed active after its endpoint answered 410 Gone",
+                            Evidence::new(
+                                format!("a callback answered 410, then a push of {}", p.tag),
+                                "subscription.state unsubscribed and no further callback",
+                                format!(
+                                    "subscription.state {state}; {after} callback(s) of {} after the 410",
+                                    p.tag
+                                ),
+                            ),
+                        )
+                    } else {
+                        Verdict::pass()
+                    }
+                }
+            },
+        );
+
+        // Every callback, every subscriber: signature and event.
+        let mut all = Vec::new();
+        for subscriber in self.subscribers.values() {
+            for received in self.receiver.received(subscriber.inbox) {
+                all.push((subscriber.clone(), received));
+            }
+        }
+        // Every push, wanted or not: the event check judges the callbacks'
+        // form, the matching checks judge which arrived.
+        let mut pushes: Vec<Push> = [&first, &older, &staging, &dist, &later]
+            .into_iter()
+            .filter_map(|p| p.as_ref().ok().cloned())
+            .collect();
+        pushes.extend(wrong_push);
+        suite.record(&SIGNATURE, SIGNATURE.name.to_owned(), signature_verdict(&all));
+        suite.record(&EVENT, EVENT.name.to_owned(), event_verdict(&all, &pushes));
+    }
+
+    async fn auth(&mut self, body: &Value) -> Verdict {
+        let url = self.target.endpoint("services");
+        for (token, expected) in [
+            (None, &[401u16][..]),
+            (Some(format!("wrong-{}", self.run)), &[401, 403][..]),
+        ] {
+            let request = self.write(Method::POST, url.clone(), token.as_deref(), body);
+            match request.send(&self.client).await {
+                Err(e) => {
+                    return Verdict::fail(
+                        format!("no answer: {e}"),
+                        Evidence::new(request.describe(), "401", "no HTTP answer"),
+                    );
+                }
+                Ok(r) if expected.contains(&r.status.as_u16()) => {}
+                Ok(r) => {
+                    if let Some(id) = created_id(&r.body) {
+                        self.created.push(id);
+                    }
+                    return Verdict::fail(
+                        format!(
+                            "a write {} was answered {}",
+                            if token.is_some() {
+                                "with a wrong token"
+                            } else {
+                                "without a token"
+                            },
+                            r.status.as_u16()
+                        ),
+                        Evidence::new(
+                            request.describe(),
+                            expected.iter().map(u16::to_string).collect::<Vec<_>>().join(" or "),
+                            r.describe(),
+                        ),
+                    );
+                }
+            }
+        }
+        Verdict::pass()
+    }
+
+    async fn ssrf(&mut self, body: &Value) -> Verdict {
+        let request = self.write(
+            Method::POST,
+            self.target.endpoint("services"),
+            Some(&self.target.admin_token),
+            body,
+        );
+        match request.send(&self.client).await {
+            Err(e) => Verdict::fail(
+                format!("no answer: {e}"),
+                Evidence::new(request.describe(), "4xx", "no HTTP answer"),
+            ),
+            Ok(r) if r.status.is_client_error() => Verdict::pass(),
+            Ok(r) => {
+                if let Some(id) = serde_json::from_slice::<Value>(&r.body)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
+                {
+                    self.created.push(id);
+                }
+                Verdict::fail(
+                    format!("a metadata-address callback was answered {}", r.status.as_u16()),
+                    Evidence::new(request.describe(), "4xx: the callback URL is refused", r.describe()),
+                )
+            }
+        }
+    }
+
+    async fn read_back(&self) -> Verdict {
+        let prod = &self.subscribers["prod"];
+        let secrets: Vec<String> = self
+            .subscribers
+            .values()
+            .filter_map(|s| s.secret.as_ref().map(Secret::expose))
+            .collect();
+        for url in [
+            self.target.endpoint(&format!("services/{}", prod.id)),
+            self.target.endpoint("services"),
+        ] {
+            let request = Request::new(Method::GET, url);
+            let response = match request.send(&self.client).await {
+                Ok(r) => r,
+                Err(e) => {
+                    return Verdict::fail(
+                        format!("no answer: {e}"),
+                        Evidence::new(request.describe(), "200", "no HTTP answer"),
+                    );
+                }
+            };
+            let text = String::from_utf8_lossy(&response.body).into_owned();
+            if !response.status.is_success() {
+                return Verdict::fail(
+                    format!("answered {}", response.status.as_u16()),
+                    Evidence::new(request.describe(), "200", response.describe()),
+                );
+            }
+            let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            let leaked = secrets.iter().any(|s| text.contains(s.as_str())) || has_key(&json, "secret");
+            if leaked {
+                return Verdict::fail(
+                    "a read returned a subscription secret",
+                    Evidence::new(request.describe(), "no secret in any read", response.describe()),
+                );
+            }
+            let found = if json.is_array() {
+                json.as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|s| s.get("id").and_then(Value::as_str) == Some(prod.id.as_str()))
+                    .cloned()
+            } else {
+                Some(json.clone())
+            };
+            let stage = found
+                .as_ref()
+                .and_then(|s| s.pointer("/subscription/stage"))
+                .and_then(Value::as_str);
+            if stage != Some("production") {
+                return Verdict::fail(
+                    format!("service {} does not read back with its subscription", prod.id),
+                    Evidence::new(
+                        request.describe(),
+                        "the service with subscription.stage production",
+                        response.describe(),
+                    ),
+                );
+            }
+        }
+        Verdict::pass()
+    }
+
+    async fn push_generic(&self, id: &str, tag: &Tag) -> Result<Push, String> {
+        let (url, secret) = self.generic_hook.clone().ok_or("no generic hook")?;
+        let id = format!("{id}-{}", self.run);
+        let digest = digest_of(&format!("{id}{tag}"));
+        let body = serde_json::to_vec(&json!({
+            "id": id,
+            "action": "push",
+            "repository": format!("{}/tagcast/app", self.generic_registry),
+            "tag": tag.to_string(),
+            "digest": digest,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }))
+        .expect("JSON serializes");
+        let timestamp = Utc::now().timestamp();
+        let request = Request::new(Method::POST, url.parse().map_err(|e| format!("hook URL {url:?}: {e}"))?)
+            .header("content-type", "application/json")
+            .header(webhook::HEADER_ID, id.clone())
+            .header(webhook::HEADER_TIMESTAMP, timestamp.to_string())
+            .header(webhook::HEADER_SIGNATURE, webhook::sign(&secret, &id, timestamp, &body))
+            .body(body);
+        let response = request
+            .send(&self.client)
+            .await
+            .map_err(|e| format!("the generic hook did not answer: {e}"))?;
+        if !response.status.is_success() {
+            return Err(format!(
+                "the generic hook answered {} to a signed push of {tag}: {}",
+                response.status,
+                response.describe()
+            ));
+        }
+        Ok(Push { tag: *tag, digest })
+    }
+
+    async fn push_wrong_token(&self, id: &str, tag: &Tag) -> Result<(String, u16, String, Push), String> {
+        let (url, secret) = self.generic_hook.clone().ok_or("no generic hook")?;
+        let wrong = match url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{}", digest_of(&self.run).trim_start_matches("sha256:")),
+            None => return Err(format!("hook URL {url:?} has no token")),
+        };
+        let id = format!("{id}-{}", self.run);
+        let digest = digest_of(&id);
+        let body = serde_json::to_vec(&json!({
+            "id": id, "action": "push",
+            "repository": format!("{}/tagcast/app", self.generic_registry),
+            "tag": tag.to_string(), "digest": digest.clone(),
+            "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }))
+        .expect("JSON serializes");
+        let timestamp = Utc::now().timestamp();
+        let request = Request::new(Method::POST, wrong.parse().map_err(|e| format!("{e}"))?)
+            .header("content-type", "application/json")
+            .header(webhook::HEADER_ID, id.clone())
+            .header(webhook::HEADER_TIMESTAMP, timestamp.to_string())
+            .header(webhook::HEADER_SIGNATURE, webhook::sign(&secret, &id, timestamp, &body))
+            .body(body);
+        let response = request
+            .send(&self.client)
+            .await
+            .map_err(|e| format!("no answer: {e}"))?;
+        Ok((
+            request.describe(),
+            response.status.as_u16(),
+            crate::checks::excerpt(&String::from_utf8_lossy(&response.body)),
+            Push { tag: *tag, digest },
+        ))
+    }
+
+    async fn push_distribution(&self, tag: &Tag) -> Result<Push, String> {
+        let url = self.distribution_hook.clone().ok_or("no distribution hook")?;
+        let url: Url = url.parse().map_err(|e| format!("hook URL {url:?}: {e}"))?;
+        let registry = &self.distribution_registry;
+        let blob = digest_of(&format!("blob{}", self.run));
+        let manifest = digest_of(&format!("manifest{tag}{}", self.run));
+        let event = |media_type: &str, digest: &str, tag: Option<&Tag>, kind: &str| {
+            let mut target = json!({
+                "mediaType": media_type, "size": 437, "digest": digest, "length": 437,
+                "repository": "tagcast/app",
+                "url": format!("http://{registry}/v2/tagcast/app/{kind}/{digest}"),
+            });
+            if let Some(tag) = tag {
+                target["tag"] = Value::String(tag.to_string());
+            }
+            json!({ "events": [{
+                "id": uuid::Uuid::new_v4().to_string(),
+                "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                "action": "push",
+                "target": target,
+                "request": { "id": uuid::Uuid::new_v4().to_string(), "addr": "127.0.0.1:51156", "host": registry, "method": "PUT", "useragent": "tagcast-conformance" },
+                "actor": {},
+                "source": { "addr": "conformance:5000", "instanceID": uuid::Uuid::new_v4().to_string() }
+            }]})
+        };
+        for envelope in [
+            event("application/octet-stream", &blob, None, "blobs"),
+            event(
+                "application/vnd.oci.image.manifest.v1+json",
+                &manifest,
+                Some(tag),
+                "manifests",
+            ),
+        ] {
+            let request = Request::new(Method::POST, url.clone())
+                .header("content-type", "application/vnd.docker.distribution.events.v1+json")
+                .body(serde_json::to_vec(&envelope).expect("JSON serializes"));
+            let response = request
+                .send(&self.client)
+                .await
+                .map_err(|e| format!("the distribution hook did not answer: {e}"))?;
+            if !response.status.is_success() {
+                return Err(format!(
+                    "the distribution hook answered {}: {}",
+                    response.status,
+                    response.describe()
+                ));
+            }
+        }
+        Ok(Push {
+            tag: *tag,
+            digest: manifest,
+        })
+    }
+
+    async fn subscription_state(&self, inbox: &str) -> Result<String, String> {
+        let id = &self.subscribers.get(inbox).ok_or("not registered")?.id;
+        let response = Request::new(Method::GET, self.target.endpoint(&format!("services/{id}")))
+            .send(&self.client)
+            .await?;
+        let json: Value = serde_json::from_slice(&response.body).map_err(|e| format!("GET services/{id}: {e}"))?;
+        Ok(json
+            .pointer("/subscription/state")
+            .and_then(Value::as_str)
+            .unwrap_or("(absent)")
+            .to_owned())
+    }
+
+    async fn cleanup(&mut self) -> Verdict {
+        let mut problems = Vec::new();
+        for id in std::mem::take(&mut self.created) {
+            let url = self.target.endpoint(&format!("services/{id}"));
+            let request = Request::new(Method::DELETE, url.clone())
+                .header("authorization", format!("Bearer {}", self.target.admin_token));
+            match request.send(&self.client).await {
+                Ok(r) if r.status.is_success() => {}
+                Ok(r) => problems.push(format!("DELETE {url}: {}", r.status)),
+                Err(e) => problems.push(format!("DELETE {url}: {e}")),
+            }
+            match Request::new(Method::GET, url.clone()).send(&self.client).await {
+                Ok(r) if r.status.as_u16() == 404 => {}
+                Ok(r) => problems.push(format!("GET {url} after DELETE: {}", r.status)),
+                Err(e) => problems.push(format!("GET {url} after DELETE: {e}")),
+            }
+        }
+        if problems.is_empty() {
+            Verdict::pass()
+        } else {
+            Verdict::fail(
+                "services the runner created are still there",
+                Evidence::new(
+                    "DELETE then GET of each service the runner created",
+                    "2xx, then 404",
+                    problems.join("\n"),
+                ),
+            )
+        }
+    }
+}
+
+/// The id in a write's answer, for cleaning up what a broker should not
+/// have created.
+fn created_id(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()?
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn digest_of(text: &str) -> String {
+    format!("sha256:{:x}", Sha256::digest(text.as_bytes()))
+}
+
+fn has_key(value: &Value, key: &str) -> bool {
+    match value {
+        Value::Object(map) => map.iter().any(|(k, v)| k == key || has_key(v, key)),
+        Value::Array(items) => items.iter().any(|v| has_key(v, key)),
+        _ => false,
+    }
+}
+
+/// The `data.tag` of a callback.
+fn tag_of(received: &Received) -> Option<String> {
+    let json: Value = serde_json::from_slice(&received.body).ok()?;
+    json.pointer("/data/tag").and_then(Value::as_str).map(str::to_owned)
+}
+
+fn count_is(inbox: &[Received], tag: &Tag, expected: usize, sent: &str) -> Verdict {
+    let got = inbox
+        .iter()
+        .filter_map(tag_of)
+        .filter(|t| *t == tag.to_string())
+        .count();
+    if got == expected {
+        Verdict::pass()
+    } else {
+        Verdict::fail(
+            format!("{got} callback(s) of {tag} where {expected} belong"),
+            Evidence::new(
+                sent,
+                format!("{expected} callback(s) of {tag}"),
+                format!(
+                    "{got}: {}",
+                    inbox.iter().filter_map(tag_of).collect::<Vec<_>>().join(", ")
+                ),
+            ),
+        )
+    }
+}
+
+fn exactly_one(inbox: &[Received], tag: &Tag, sent: &str) -> Verdict {
+    count_is(inbox, tag, 1, sent)
+}
+
+fn retry_verdict(received: &[Received]) -> Verdict {
+    let ids: Vec<&str> = received
+        .iter()
+        .map(|r| r.header(webhook::HEADER_ID).unwrap_or("(absent)"))
+        .collect();
+    match received {
+        [] => Verdict::fail(
+            "the retry subscriber never got a callback",
+            Evidence::new(
+                "a push to a subscriber answering 500 once",
+                "a callback, then a retry",
+                "nothing",
+            ),
+        ),
+        [_] => Verdict::fail(
+            "a callback answered 500 was not retried within --timeout",
+            Evidence::new(
+                "a push to a subscriber answering 500 once",
+                "a second attempt with the same webhook-id",
+                "one attempt",
+            ),
+        ),
+        [first, second, ..]
+            if first.header(webhook::HEADER_ID) != second.header(webhook::HEADER_ID) || first.body != second.body =>
+        {
+            Verdict::fail(
+                "the retry is not the same event",
+                Evidence::new(
+                    "a push to a subscriber answering 500 once",
+                    "the same webhook-id and body on every attempt",
+                    format!("webhook-ids {ids:?}"),
+                ),
+            )
+        }
+        _ => Verdict::pass(),
+    }
+}
+
+fn signature_verdict(all: &[(Subscriber, Received)]) -> Verdict {
+    if all.is_empty() {
+        return Verdict::Skip("no callback arrived".into());
+    }
+    let now = Utc::now().timestamp();
+    let mut problems = Vec::new();
+    for (subscriber, received) in all {
+        let Some(secret) = &subscriber.secret else { continue };
+        let id = received.header(webhook::HEADER_ID);
+        let result = webhook::verify(
+            std::slice::from_ref(secret),
+            id,
+            received.header(webhook::HEADER_TIMESTAMP),
+            received.header(webhook::HEADER_SIGNATURE),
+            &received.body,
+            now,
+            // Callbacks are checked after the run, so allow for its length.
+            webhook::DEFAULT_TOLERANCE,
+        );
+        if let Err(e) = result {
+            problems.push(format!(
+                "{} ({}): {e}",
+                subscriber.inbox,
+                tag_of(received).unwrap_or_default()
+            ));
+            continue;
+        }
+        let body_id = serde_json::from_slice::<Value>(&received.body)
+            .ok()
+            .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned));
+        if body_id.as_deref() != id {
+            problems.push(format!(
+                "{}: webhook-id {id:?} is not the event id {body_id:?}",
+                subscriber.inbox
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Verdict::pass()
+    } else {
+        Verdict::fail(
+            format!("{} of {} callbacks are not correctly signed", problems.len(), all.len()),
+            Evidence::new(
+                "callbacks to the runner's subscribers",
+                "Standard Webhooks v1 signatures with each subscription's secret",
+                problems.join("\n"),
+            ),
+        )
+    }
+}
+
+fn event_verdict(all: &[(Subscriber, Received)], pushes: &[Push]) -> Verdict {
+    if all.is_empty() {
+        return Verdict::Skip("no callback arrived".into());
+    }
+    let validator = contract::validator(contract::IMAGE_PUBLISHED);
+    let mut problems = Vec::new();
+    for (subscriber, received) in all {
+        let label = format!("{} ({})", subscriber.inbox, tag_of(received).unwrap_or_default());
+        if !received
+            .header("content-type")
+            .is_some_and(|t| t.starts_with(CONTENT_TYPE))
+        {
+            problems.push(format!("{label}: content-type {:?}", received.header("content-type")));
+        }
+        let Ok(json) = serde_json::from_slice::<Value>(&received.body) else {
+            problems.push(format!("{label}: not JSON"));
+            continue;
+        };
+        let violations = contract::violations(&validator, &json);
+        if !violations.is_empty() {
+            problems.push(format!("{label}: {}", violations.join("; ")));
+            continue;
+        }
+        match serde_json::from_value::<CloudEvent<ImagePublished>>(json) {
+            Err(e) => problems.push(format!("{label}: {e}")),
+            Ok(event) => {
+                if event.data.service_id != subscriber.id {
+                    problems.push(format!(
+                        "{label}: data.serviceId {:?} is not {:?}",
+                        event.data.service_id, subscriber.id
+                    ));
+                }
+                match pushes.iter().find(|p| p.tag == event.data.tag) {
+                    None => problems.push(format!("{label}: data.tag {} was never pushed", event.data.tag)),
+                    Some(push) if push.digest != event.data.digest.to_string() => {
+                        problems.push(format!(
+                            "{label}: data.digest {} is not the pushed {}",
+                            event.data.digest, push.digest
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Verdict::pass()
+    } else {
+        Verdict::fail(
+            format!(
+                "{} of {} callbacks are not the event the push calls for",
+                problems.len(),
+                all.len()
+            ),
+            Evidence::new(
+                "callbacks to the runner's subscribers",
+                "CloudEvents valid against image-published.schema.json, with the pushed tag and digest",
+                problems.join("\n"),
+            ),
+        )
+    }
+}

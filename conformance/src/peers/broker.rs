@@ -1,0 +1,414 @@
+//! A broker after DESIGN.md §4-§6, reduced to what the `broker` target
+//! exercises, with switches that break one rule each. In memory, one
+//! process, no persistence: a test peer, not a reference.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tagcast_spec::event::{CloudEvent, ImagePublished};
+use tagcast_spec::webhook::{self, Secret};
+use tagcast_spec::{ApiRequirement, Digest, Repository, Stage, Tag};
+
+/// The admin token of every test broker.
+pub const ADMIN_TOKEN: &str = "conformance-admin-token";
+
+/// The rule a broken broker breaks; `None` keeps them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Flaw {
+    None,
+    /// Writes need no token.
+    NoAuth,
+    /// The answer to a create has no secret.
+    OmitsSecret,
+    /// Reads return the subscription secret.
+    ReturnsSecret,
+    /// Accepts any callback URL.
+    NoSsrf,
+    /// Delivers every callback twice, as two events.
+    DeliversTwice,
+    /// Signs callbacks with a secret of its own.
+    BadSignature,
+    /// Sends callbacks as `application/json`.
+    WrongContentType,
+    /// Never retries.
+    NoRetry,
+    /// Keeps delivering after a 410.
+    IgnoresGone,
+    /// Delivers tags of every stage to every subscriber.
+    DeliversCrossStage,
+    /// Ignores the api-version requirement.
+    IgnoresApiVersion,
+    /// Delivers older tags too.
+    DeliversDowngrades,
+    /// Does not deduplicate hook requests, and delivers a tag equal to the
+    /// last one again (so the repeated request shows).
+    NoDedup,
+    /// Accepts hook requests with any token.
+    AcceptsAnyToken,
+    /// Acknowledges Distribution notifications and does nothing.
+    IgnoresDistribution,
+    /// Answers DELETE but keeps the service.
+    KeepsServices,
+}
+
+struct Subscription {
+    images: Vec<String>,
+    stage: Stage,
+    requirement: ApiRequirement,
+    callback: String,
+    secret: Secret,
+    active: bool,
+    last: Option<Tag>,
+}
+
+struct Service {
+    document: Value,
+    subscription: Option<Subscription>,
+}
+
+struct HookSource {
+    kind: String,
+    registry: String,
+    secret: Secret,
+}
+
+#[derive(Default)]
+struct Store {
+    services: Vec<(String, Service)>,
+    hooks: HashMap<String, HookSource>,
+    seen: HashSet<String>,
+}
+
+#[derive(Clone)]
+struct Broker {
+    flaw: Flaw,
+    base: Arc<Mutex<String>>,
+    store: Arc<Mutex<Store>>,
+    client: reqwest::Client,
+}
+
+/// Starts a broker; its Service Registry base URL is
+/// `http://{addr}/ga4gh/registry/v1`.
+pub async fn start(flaw: Flaw) -> SocketAddr {
+    let broker = Broker {
+        flaw,
+        base: Arc::default(),
+        store: Arc::default(),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("a client"),
+    };
+    let api = Router::new()
+        .route(
+            "/service-info",
+            get(|| async { Json(json!({ "id": "org.example.test-broker" })) }),
+        )
+        .route("/services", get(list_services).post(create_service))
+        .route("/services/{id}", get(get_service).delete(delete_service));
+    let app = Router::new()
+        .nest("/ga4gh/registry/v1", api)
+        .route("/hooks/{kind}/{token}", post(receive_hook))
+        .with_state(broker.clone());
+    let addr = super::serve(app).await;
+    *broker.base.lock().unwrap() = format!("http://{addr}");
+    addr
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "code": status.as_u16(), "message": message }))).into_response()
+}
+
+fn authorized(broker: &Broker, headers: &HeaderMap) -> bool {
+    broker.flaw == Flaw::NoAuth
+        || headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {ADMIN_TOKEN}"))
+}
+
+fn public(broker: &Broker, service: &Service) -> Value {
+    let mut document = service.document.clone();
+    if let Some(sub) = &service.subscription {
+        let mut record = json!({
+            "images": sub.images, "stage": sub.stage.as_str(), "apiVersion": sub.requirement.to_string(),
+            "callbackUrl": sub.callback, "hooks": [], "state": if sub.active { "active" } else { "unsubscribed" },
+        });
+        if broker.flaw == Flaw::ReturnsSecret {
+            record["secret"] = Value::String(sub.secret.expose());
+        }
+        document["subscription"] = record;
+    }
+    document
+}
+
+async fn list_services(State(broker): State<Broker>) -> Json<Value> {
+    let store = broker.store.lock().unwrap();
+    Json(Value::Array(
+        store.services.iter().map(|(_, s)| public(&broker, s)).collect(),
+    ))
+}
+
+async fn get_service(State(broker): State<Broker>, Path(id): Path<String>) -> Response {
+    let store = broker.store.lock().unwrap();
+    match store.services.iter().find(|(i, _)| *i == id) {
+        Some((_, service)) => Json(public(&broker, service)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "no such service"),
+    }
+}
+
+async fn delete_service(State(broker): State<Broker>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if !authorized(&broker, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "admin token required");
+    }
+    let mut store = broker.store.lock().unwrap();
+    if broker.flaw != Flaw::KeepsServices {
+        store.services.retain(|(i, _)| *i != id);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn create_service(State(broker): State<Broker>, headers: HeaderMap, Json(mut body): Json<Value>) -> Response {
+    if !authorized(&broker, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "admin token required");
+    }
+    let id = body.get("id").and_then(Value::as_str).unwrap_or("service").to_owned();
+    let Some(sub) = body.as_object_mut().and_then(|o| o.remove("subscription")) else {
+        return error(StatusCode::BAD_REQUEST, "this test broker wants a subscription");
+    };
+    let callback = sub["callbackUrl"].as_str().unwrap_or_default().to_owned();
+    if broker.flaw != Flaw::NoSsrf && callback.contains("169.254.169.254") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "callback URL refused: a cloud metadata address",
+        );
+    }
+    let images: Vec<String> = sub["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    let Some(stage) = sub["stage"].as_str().and_then(|s| s.parse::<Stage>().ok()) else {
+        return error(StatusCode::BAD_REQUEST, "bad stage");
+    };
+    let requirement = ApiRequirement::parse(sub["apiVersion"].as_str().unwrap_or("^1.0.0")).expect("a requirement");
+    let kind = sub
+        .pointer("/registry/kind")
+        .and_then(Value::as_str)
+        .unwrap_or("generic")
+        .to_owned();
+    let registry = images
+        .first()
+        .and_then(|i| Repository::parse(i).ok())
+        .map(|r| r.domain().to_owned())
+        .unwrap_or_default();
+    let secret = Secret::generate(rand::random());
+    let base = broker.base.lock().unwrap().clone();
+    let mut store = broker.store.lock().unwrap();
+    let existing = store
+        .hooks
+        .iter()
+        .find(|(_, h)| h.kind == kind && h.registry == registry)
+        .map(|(t, _)| t.clone());
+    let mut hook = json!({ "kind": kind, "registry": registry });
+    let token = match existing {
+        Some(token) => token,
+        None => {
+            let token = format!("{:032x}", rand::random::<u128>());
+            let hook_secret = Secret::generate(rand::random());
+            if kind == "generic" {
+                hook["secret"] = Value::String(hook_secret.expose());
+            }
+            store.hooks.insert(
+                token.clone(),
+                HookSource {
+                    kind: kind.clone(),
+                    registry,
+                    secret: hook_secret,
+                },
+            );
+            token
+        }
+    };
+    hook["url"] = Value::String(format!("{base}/hooks/{kind}/{token}"));
+    let service = Service {
+        document: body,
+        subscription: Some(Subscription {
+            images,
+            stage,
+            requirement,
+            callback,
+            secret: secret.clone(),
+            active: true,
+            last: None,
+        }),
+    };
+    let mut answer = public(&broker, &service);
+    answer["subscription"]["hooks"] = json!([hook]);
+    if broker.flaw != Flaw::OmitsSecret {
+        answer["subscription"]["secret"] = Value::String(secret.expose());
+    }
+    store.services.retain(|(i, _)| *i != id);
+    store.services.push((id, service));
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+async fn receive_hook(
+    State(broker): State<Broker>,
+    Path((kind, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (registry, secret) = {
+        let store = broker.store.lock().unwrap();
+        let source = store.hooks.get(&token).filter(|h| h.kind == kind).or_else(|| {
+            (broker.flaw == Flaw::AcceptsAnyToken)
+                .then(|| store.hooks.values().find(|h| h.kind == kind))
+                .flatten()
+        });
+        match source {
+            Some(source) => (source.registry.clone(), source.secret.clone()),
+            None => return error(StatusCode::NOT_FOUND, "no such hook"),
+        }
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let mut pushes = Vec::new();
+    let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if kind == "generic" {
+        let now = chrono::Utc::now().timestamp();
+        let verified = webhook::verify(
+            std::slice::from_ref(&secret),
+            header(webhook::HEADER_ID),
+            header(webhook::HEADER_TIMESTAMP),
+            header(webhook::HEADER_SIGNATURE),
+            &body,
+            now,
+            webhook::DEFAULT_TOLERANCE,
+        );
+        if verified.is_err() {
+            return error(StatusCode::UNAUTHORIZED, "bad signature");
+        }
+        let id = json["id"].as_str().unwrap_or_default().to_owned();
+        let fresh = broker.store.lock().unwrap().seen.insert(id);
+        if fresh || broker.flaw == Flaw::NoDedup {
+            pushes.push((
+                json["repository"].as_str().unwrap_or_default().to_owned(),
+                json["tag"].as_str().unwrap_or_default().to_owned(),
+                json["digest"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+    } else if kind == "distribution" && broker.flaw != Flaw::IgnoresDistribution {
+        for event in json["events"].as_array().into_iter().flatten() {
+            let target = &event["target"];
+            if event["action"] == "push" && target["tag"].is_string() {
+                pushes.push((
+                    format!("{registry}/{}", target["repository"].as_str().unwrap_or_default()),
+                    target["tag"].as_str().unwrap_or_default().to_owned(),
+                    target["digest"].as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+    }
+    for (repository, tag, digest) in pushes {
+        deliver_push(&broker, &repository, &tag, &digest);
+    }
+    StatusCode::ACCEPTED.into_response()
+}
+
+fn deliver_push(broker: &Broker, repository: &str, tag: &str, digest: &str) {
+    let (Ok(tag), Ok(digest), Ok(image)) = (Tag::parse(tag), Digest::parse(digest), Repository::parse(repository))
+    else {
+        return;
+    };
+    let flaw = broker.flaw;
+    let mut store = broker.store.lock().unwrap();
+    for (id, service) in &mut store.services {
+        let Some(sub) = service.subscription.as_mut() else {
+            continue;
+        };
+        let newer = match (&sub.last, tag.channel_cmp(sub.last.as_ref().unwrap_or(&tag))) {
+            (None, _) => true,
+            (Some(_), Some(order)) => order.is_gt() || (flaw == Flaw::NoDedup && order.is_eq()),
+            (Some(_), None) => true,
+        };
+        let matches = sub.images.iter().any(|i| i == repository)
+            && (sub.active || flaw == Flaw::IgnoresGone)
+            && (tag.stage() == sub.stage || flaw == Flaw::DeliversCrossStage)
+            && (sub.requirement.matches(&tag.api_version()) || flaw == Flaw::IgnoresApiVersion)
+            && (newer || flaw == Flaw::DeliversDowngrades);
+        if !matches {
+            continue;
+        }
+        let previous = sub.last.filter(|l| tag.channel_cmp(l).is_some_and(|o| o.is_gt()));
+        sub.last = Some(tag);
+        let data = ImagePublished::new(id.clone(), image.clone(), tag, digest.clone(), previous);
+        let copies = if flaw == Flaw::DeliversTwice { 2 } else { 1 };
+        for _ in 0..copies {
+            let event_id = format!("evt_{:032x}", rand::random::<u128>());
+            let event = CloudEvent::new(
+                event_id.clone(),
+                "http://test-broker.invalid/",
+                chrono::Utc::now(),
+                data.clone(),
+            );
+            let body = serde_json::to_vec(&event).expect("an event serializes");
+            let secret = if flaw == Flaw::BadSignature {
+                Secret::generate(rand::random())
+            } else {
+                sub.secret.clone()
+            };
+            tokio::spawn(send(
+                broker.clone(),
+                id.clone(),
+                sub.callback.clone(),
+                secret,
+                event_id,
+                body,
+            ));
+        }
+    }
+}
+
+async fn send(broker: Broker, service: String, url: String, secret: Secret, id: String, body: Vec<u8>) {
+    let content_type = if broker.flaw == Flaw::WrongContentType {
+        "application/json"
+    } else {
+        tagcast_spec::event::CONTENT_TYPE
+    };
+    for attempt in 0..4 {
+        let timestamp = chrono::Utc::now().timestamp();
+        let response = broker
+            .client
+            .post(&url)
+            .header("content-type", content_type)
+            .header(webhook::HEADER_ID, &id)
+            .header(webhook::HEADER_TIMESTAMP, timestamp.to_string())
+            .header(webhook::HEADER_SIGNATURE, webhook::sign(&secret, &id, timestamp, &body))
+            .body(body.clone())
+            .send()
+            .await;
+        match response.map(|r| r.status().as_u16()) {
+            Ok(200..=299) => return,
+            Ok(410) => {
+                let mut store = broker.store.lock().unwrap();
+                if let Some((_, s)) = store.services.iter_mut().find(|(i, _)| *i == service) {
+                    if let Some(sub) = s.subscription.as_mut() {
+                        sub.active = false;
+                    }
+                }
+                return;
+            }
+            _ if broker.flaw == Flaw::NoRetry => return,
+            _ => tokio::time::sleep(Duration::from_millis(500 * (attempt + 1))).await,
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The runner's own HTTP receiver: it stands in for CD endpoints (target
+//! `broker`) and for a registry's notification endpoint (target
+//! `registry`), records everything it is sent, and answers as told.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// How an inbox answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// 202 to everything.
+    Accept,
+    /// 500 to the first `n` requests, then 202.
+    FailFirst(usize),
+    /// 410 Gone to everything.
+    Gone,
+}
+
+#[derive(Default)]
+struct Inboxes {
+    answers: HashMap<String, Answer>,
+    received: HashMap<String, Vec<Received>>,
+}
+
+/// The receiver: `POST /{inbox}` is recorded in that inbox.
+#[derive(Clone)]
+pub(crate) struct Receiver {
+    inboxes: Arc<Mutex<Inboxes>>,
+    arrived: Arc<Notify>,
+    base: String,
+}
+
+impl Receiver {
+    /// Binds `listen` and serves; callers reach it at `public_base` (or at
+    /// the bound address).
+    pub(crate) async fn start(listen: SocketAddr, public_base: Option<&str>) -> Result<Self, String> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let receiver = Self {
+            inboxes: Arc::default(),
+            arrived: Arc::default(),
+            base: public_base.map_or_else(|| format!("http://{addr}"), |b| b.trim_end_matches('/').to_owned()),
+        };
+        let app = Router::new()
+            .route("/{inbox}", post(receive))
+            .layer(DefaultBodyLimit::max(4 << 20))
+            .with_state(receiver.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(receiver)
+    }
+
+    /// The URL of `inbox`, answering with `answer`.
+    pub(crate) fn inbox(&self, inbox: &str, answer: Answer) -> String {
+        self.inboxes
+            .lock()
+            .expect("not poisoned")
+            .answers
+            .insert(inbox.to_owned(), answer);
+        format!("{}/{inbox}", self.base)
+    }
+
+    /// What `inbox` got so far.
+    pub(crate) fn received(&self, inbox: &str) -> Vec<Received> {
+        self.inboxes
+            .lock()
+            .expect("not poisoned")
+            .received
+            .get(inbox)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits until `inbox` has at least `count` requests or `timeout`
+    /// passes; returns what it has.
+    pub(crate) async fn wait_for(&self, inbox: &str, count: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.arrived.notified();
+            let got = self.received(inbox);
+            if got.len() >= count || Instant::now() >= deadline {
+                return got;
+            }
+            let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
+        }
+    }
+}
+
+async fn receive(
+    State(receiver): State<Receiver>,
+    Path(inbox): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let status = {
+        let mut inboxes = receiver.inboxes.lock().expect("not poisoned");
+        let answer = inboxes.answers.get(&inbox).copied().unwrap_or(Answer::Accept);
+        let list = inboxes.received.entry(inbox).or_default();
+        list.push(Received {
+            headers,
+            body: body.to_vec(),
+        });
+        match answer {
+            Answer::Accept => StatusCode::ACCEPTED,
+            Answer::FailFirst(n) if list.len() <= n => StatusCode::INTERNAL_SERVER_ERROR,
+            Answer::FailFirst(_) => StatusCode::ACCEPTED,
+            Answer::Gone => StatusCode::GONE,
+        }
+    };
+    receiver.arrived.notify_waiters();
+    status
+}

@@ -1,0 +1,146 @@
+//! Target `broker` against a conforming test broker and against one broken
+//! broker per rule: each check fails against the broker that breaks it.
+
+use tagcast_conformance::peers::broker::{ADMIN_TOKEN, Flaw};
+use tagcast_conformance::{BrokerTarget, Config, Format, Outcome, Report, Target, peers, run};
+
+async fn check(flaw: Flaw) -> Report {
+    let addr = peers::broker::start(flaw).await;
+    let target = BrokerTarget::new(format!("http://{addr}/ga4gh/registry/v1").parse().unwrap(), ADMIN_TOKEN);
+    let config = Config {
+        timeout: std::time::Duration::from_secs(5),
+        ..Config::default()
+    };
+    run(&Target::Broker(target), &config).await
+}
+
+async fn fails_exactly(flaw: Flaw, names: &[&str]) {
+    let report = check(flaw).await;
+    let failed: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.outcome == Outcome::Fail)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(failed, names, "{flaw:?}:\n{}", report.render(Format::Text));
+    assert_eq!(report.exit_code(), 1);
+}
+
+#[tokio::test]
+async fn a_conforming_broker_passes_every_check() {
+    let report = check(Flaw::None).await;
+    assert_eq!(report.outcome, Outcome::Pass, "{}", report.render(Format::Text));
+    let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
+    let expected: Vec<&str> = tagcast_conformance::catalogue()
+        .into_iter()
+        .filter(|c| c.name.starts_with("broker/"))
+        .map(|c| c.name)
+        .collect();
+    let mut sorted_names = names.clone();
+    sorted_names.sort_unstable();
+    let mut sorted_expected = expected.clone();
+    sorted_expected.sort_unstable();
+    assert_eq!(sorted_names, sorted_expected, "every broker check ran");
+}
+
+#[tokio::test]
+async fn no_auth_fails_auth() {
+    fails_exactly(Flaw::NoAuth, &["broker/registration/auth"]).await;
+}
+
+#[tokio::test]
+async fn omitting_the_secret_fails_create() {
+    fails_exactly(Flaw::OmitsSecret, &["broker/registration/create"]).await;
+}
+
+#[tokio::test]
+async fn returning_the_secret_on_read_fails_read_back() {
+    fails_exactly(Flaw::ReturnsSecret, &["broker/registration/read-back"]).await;
+}
+
+#[tokio::test]
+async fn accepting_a_metadata_callback_fails_ssrf() {
+    fails_exactly(Flaw::NoSsrf, &["broker/registration/ssrf"]).await;
+}
+
+#[tokio::test]
+async fn delivering_twice_fails_one_per_push_and_dedup() {
+    fails_exactly(
+        Flaw::DeliversTwice,
+        // Two events per push: every count is off, and the "retry" is
+        // another event.
+        &[
+            "broker/delivery/one-per-push",
+            "broker/hooks/dedup",
+            "broker/matching/stage",
+            "broker/hooks/distribution",
+            "broker/delivery/retry",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_signature_fails_signature() {
+    fails_exactly(Flaw::BadSignature, &["broker/delivery/signature"]).await;
+}
+
+#[tokio::test]
+async fn a_wrong_content_type_fails_event() {
+    fails_exactly(Flaw::WrongContentType, &["broker/delivery/event"]).await;
+}
+
+#[tokio::test]
+async fn no_retry_fails_retry() {
+    fails_exactly(Flaw::NoRetry, &["broker/delivery/retry"]).await;
+}
+
+#[tokio::test]
+async fn ignoring_410_fails_gone() {
+    fails_exactly(Flaw::IgnoresGone, &["broker/delivery/gone"]).await;
+}
+
+#[tokio::test]
+async fn delivering_cross_stage_fails_stage() {
+    fails_exactly(Flaw::DeliversCrossStage, &["broker/matching/stage"]).await;
+}
+
+#[tokio::test]
+async fn ignoring_the_api_requirement_fails_api_version() {
+    fails_exactly(Flaw::IgnoresApiVersion, &["broker/matching/api-version"]).await;
+}
+
+#[tokio::test]
+async fn delivering_downgrades_fails_downgrade() {
+    fails_exactly(Flaw::DeliversDowngrades, &["broker/matching/downgrade"]).await;
+}
+
+#[tokio::test]
+async fn no_dedup_fails_dedup() {
+    fails_exactly(Flaw::NoDedup, &["broker/hooks/dedup"]).await;
+}
+
+#[tokio::test]
+async fn accepting_any_token_fails_wrong_token() {
+    fails_exactly(Flaw::AcceptsAnyToken, &["broker/hooks/wrong-token"]).await;
+}
+
+#[tokio::test]
+async fn ignoring_distribution_fails_distribution() {
+    fails_exactly(Flaw::IgnoresDistribution, &["broker/hooks/distribution"]).await;
+}
+
+#[tokio::test]
+async fn keeping_services_fails_cleanup() {
+    fails_exactly(Flaw::KeepsServices, &["broker/cleanup"]).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_is_an_error() {
+    let addr = peers::unreachable().await;
+    let target = BrokerTarget::new(format!("http://{addr}/ga4gh/registry/v1").parse().unwrap(), ADMIN_TOKEN);
+    let report = run(&Target::Broker(target), &Config::default()).await;
+    assert_eq!(report.checks.len(), 1);
+    assert_eq!(report.check("broker/reachable").unwrap().outcome, Outcome::Error);
+    assert_eq!(report.exit_code(), 2);
+}
