@@ -529,7 +529,14 @@ fn a_failing_receiver_gets_the_event_on_the_third_attempt() {
         got.iter().all(|r| r.header("webhook-id") == id),
         "one webhook-id for every attempt"
     );
-    let log = request("GET", &broker.api("/services/wes/deliveries"), &[], "").json();
+    let auth = format!("Bearer {TOKEN}");
+    let log = request(
+        "GET",
+        &broker.api("/services/wes/deliveries"),
+        &[("Authorization", &auth)],
+        "",
+    )
+    .json();
     assert_eq!(log[0]["outcome"], "delivered");
     assert_eq!(log[0]["attempts"].as_array().unwrap().len(), 3);
 }

@@ -42,6 +42,12 @@ struct Limit {
     limit: Option<i64>,
 }
 
+#[derive(Debug, Deserialize)]
+struct DeliveryQuery {
+    limit: Option<i64>,
+    outcome: Option<DeliveryOutcome>,
+}
+
 fn limit(query: &Limit) -> i64 {
     query.limit.unwrap_or(100).clamp(1, 1000)
 }
@@ -162,18 +168,25 @@ async fn get_status(State(state): State<AppState>, Path(service_id): Path<String
 async fn list_deliveries(
     State(state): State<AppState>,
     Path(service_id): Path<String>,
-    Query(query): Query<Limit>,
+    headers: HeaderMap,
+    Query(query): Query<DeliveryQuery>,
 ) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
     state
         .store
         .service(&service_id)
         .await?
         .ok_or_else(|| not_found(&service_id))?;
+    let wanted = query.limit.unwrap_or(100).clamp(1, 1000);
+    let fetch = if query.outcome.is_some() { 1000 } else { wanted };
     let mut out = Vec::new();
-    for record in state.store.deliveries(&service_id, limit(&query)).await? {
+    for record in state.store.deliveries(&service_id, fetch).await? {
         // The list carries each delivery's attempts too.
         if let Some(full) = state.store.delivery(&service_id, &record.id).await? {
-            out.extend(delivery(&full));
+            out.extend(delivery(&full).filter(|d| query.outcome.is_none_or(|o| d.outcome == o)));
+        }
+        if out.len() as i64 >= wanted {
+            break;
         }
     }
     Ok(axum::Json(out).into_response())
@@ -182,7 +195,9 @@ async fn list_deliveries(
 async fn get_delivery(
     State(state): State<AppState>,
     Path((service_id, delivery_id)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
     let record = state
         .store
         .delivery(&service_id, &delivery_id)
@@ -205,6 +220,17 @@ async fn redeliver(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
+    let current = state
+        .store
+        .delivery(&service_id, &delivery_id)
+        .await?
+        .ok_or_else(|| delivery_not_found(&service_id, &delivery_id))?;
+    if current.state == "pending" {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("delivery {delivery_id:?} is pending already; its next attempt is scheduled"),
+        ));
+    }
     if !state.store.redeliver(&service_id, &delivery_id, now_ms()).await? {
         return Err(delivery_not_found(&service_id, &delivery_id));
     }

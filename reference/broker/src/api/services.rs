@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::header::LOCATION;
+use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -92,6 +92,7 @@ async fn get_service(
 
 async fn create_service(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
+    check_content_type(&headers)?;
     let mut value = parse_json(&body)?;
     if value.get("id").is_none() {
         value["id"] = Value::String(new_id());
@@ -116,6 +117,7 @@ async fn replace_service(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
+    check_content_type(&headers)?;
     let mut value = parse_json(&body)?;
     match value.get("id") {
         None => value["id"] = Value::String(service_id.clone()),
@@ -153,6 +155,29 @@ async fn delete_service(
 /// A 404 for a service id.
 pub fn not_found(service_id: &str) -> ApiError {
     ApiError::new(ErrorCode::NotFound, format!("no service with id {service_id:?}"))
+}
+
+/// 415 for a declared content type other than JSON.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("content type {essence:?} is not application/json"),
+        ))
+    }
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {

@@ -169,10 +169,19 @@ async fn retries_keep_the_webhook_id() {
         got.iter().all(|r| r.body == got[0].body),
         "the same body on every attempt"
     );
+    let r = s
+        .broker
+        .client
+        .get(s.broker.api("/services/svc/deliveries"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "the delivery log is for the admin");
     let deliveries: Value = s
         .broker
         .client
         .get(s.broker.api("/services/svc/deliveries"))
+        .bearer_auth(TOKEN)
         .send()
         .await
         .unwrap()
@@ -228,6 +237,18 @@ async fn permanent_failures_dead_letters_and_gone() {
     // 503 on every attempt: 1 + 3 scheduled retries, then dead.
     let s = setup(&[503, 503, 503, 503, 503], "production").await;
     push(&s, "ev-1", "1.1.0-production-201108-195630", 1).await;
+    let first = s.receiver.wait_for(1).await;
+    let id = first[0].header("webhook-id").to_owned();
+    // While it is pending, a manual redelivery is a conflict.
+    let r = s
+        .broker
+        .client
+        .post(s.broker.api(&format!("/services/svc/deliveries/{id}/redeliver")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
     s.receiver.wait_for(4).await;
     settle(&s.broker).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -243,6 +264,30 @@ async fn permanent_failures_dead_letters_and_gone() {
         .await
         .unwrap();
     assert_eq!(status["deliveries"]["dead"], 1, "{status}");
+    let dead: Value = s
+        .broker
+        .client
+        .get(s.broker.api("/services/svc/deliveries?outcome=dead"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dead.as_array().unwrap().len(), 1, "{dead}");
+    let delivered: Value = s
+        .broker
+        .client
+        .get(s.broker.api("/services/svc/deliveries?outcome=delivered"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(delivered, serde_json::json!([]));
     s.broker.stop().await;
 
     // 410 disables the subscription.
@@ -277,4 +322,49 @@ async fn retry_after_is_honoured() {
     let got = s.receiver.wait_for(2).await;
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
     s.broker.stop().await;
+}
+
+#[tokio::test]
+async fn a_captured_docker_registry_push_is_delivered_once() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../conformance/vectors/registries/distribution-2.8-push.json"
+    );
+    let capture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let image = format!(
+        "{}/{}",
+        capture["registry"].as_str().unwrap(),
+        capture["repository"].as_str().unwrap()
+    );
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let receiver = Receiver::start(&[]).await;
+    let created = broker
+        .subscribe("wes", &[image.as_str()], "production", &receiver.url)
+        .await;
+    let hook = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
+    let mut manifest_digest = String::new();
+    for request in capture["requests"].as_array().unwrap() {
+        for event in request["body"]["events"].as_array().unwrap() {
+            if event["target"]["tag"].is_string() {
+                manifest_digest = event["target"]["digest"].as_str().unwrap().to_owned();
+            }
+        }
+        let r = broker
+            .client
+            .post(&hook)
+            .header("content-type", request["contentType"].as_str().unwrap())
+            .body(request["body"].to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let got = receiver.wait_for(1).await;
+    settle(&broker).await;
+    assert_eq!(receiver.received().len(), 1);
+    let data = &got[0].json()["data"];
+    assert_eq!(data["image"], image.as_str());
+    assert_eq!(data["tag"], capture["tag"]);
+    assert_eq!(data["digest"], manifest_digest.as_str());
+    broker.stop().await;
 }
