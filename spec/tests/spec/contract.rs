@@ -3,6 +3,7 @@
 //! `spec/callbacks.md`.
 
 mod event;
+mod examples;
 mod openapi;
 mod schemas;
 mod service;
