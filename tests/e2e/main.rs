@@ -4,6 +4,7 @@
 mod ci;
 mod broker;
 mod conformance;
+mod contract;
 mod interop;
 mod support;
 mod tag;
