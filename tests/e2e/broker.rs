@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,7 @@ struct Receiver {
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<u16>>>,
     hang: Arc<AtomicBool>,
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl Receiver {
@@ -112,6 +113,7 @@ impl Receiver {
             received: Arc::default(),
             script: Arc::new(Mutex::new(script.iter().copied().collect())),
             hang: Arc::default(),
+            delay_ms: Arc::default(),
         };
         let shared = receiver.clone();
         std::thread::spawn(move || {
@@ -152,6 +154,7 @@ impl Receiver {
             std::thread::sleep(Duration::from_secs(120));
             return;
         }
+        std::thread::sleep(Duration::from_millis(self.delay_ms.load(Ordering::SeqCst)));
         let status = self.script.lock().unwrap().pop_front().unwrap_or(200);
         let mut stream = reader.into_inner();
         let _ = write!(
@@ -591,6 +594,55 @@ fn a_sigkilled_broker_delivers_every_acknowledged_event_after_restart() {
     first.sort();
     assert_eq!(again, first, "the same webhook-ids as before the crash");
     assert_exists(dir.path());
+}
+
+#[test]
+fn sigterm_finishes_the_callback_in_flight_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("broker.db").display());
+    let port = free_port();
+    let args = ["--admin-token", TOKEN];
+    let receiver = Receiver::start(&[]);
+    receiver.delay_ms.store(1500, Ordering::SeqCst);
+    let mut broker = Broker::start_on(port, &database, &args);
+    let image = format!("{REGISTRY}/team/cwl-wes");
+    let (hook, _) = broker.subscribe(TOKEN, "wes", std::slice::from_ref(&image), "production", &receiver.url);
+    assert_eq!(
+        notify(
+            &hook,
+            &pushed("ev-1", "team/cwl-wes", "1.1.0-production-201108-195630", 1)
+        )
+        .status,
+        202
+    );
+    receiver.wait_for(1);
+
+    // SIGTERM while the callback waits for its answer.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &broker.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = broker.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the broker did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "a graceful stop exits 0: {exit:?}");
+    drop(broker);
+
+    // The attempt finished and was recorded: a restart sends nothing more.
+    receiver.delay_ms.store(0, Ordering::SeqCst);
+    let restarted = Broker::start_on(port, &database, &args);
+    restarted.settle();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(receiver.received().len(), 1, "delivered once, across the shutdown");
+    let status = request("GET", &restarted.api("/services/wes/subscription/status"), &[], "").json();
+    assert_eq!(status["deliveries"]["delivered"], 1, "{status}");
+    assert_eq!(status["images"][0]["deliveredTag"], "1.1.0-production-201108-195630");
 }
 
 fn assert_exists(dir: &Path) {
