@@ -7,4 +7,5 @@ mod examples;
 mod openapi;
 mod schemas;
 mod service;
+mod vectors;
 mod webhook;

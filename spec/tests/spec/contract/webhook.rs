@@ -237,3 +237,30 @@ fn secrets_parse_strictly_and_never_show_their_key() {
     assert_eq!(Secret::parse(&generated.expose()).unwrap(), generated);
     assert_ne!(generated, secret());
 }
+
+proptest::proptest! {
+    /// Whatever is signed verifies, and changing any one byte of the body
+    /// breaks it.
+    #[test]
+    fn sign_then_verify(
+        key in proptest::collection::vec(proptest::num::u8::ANY, 24..=64),
+        id in "[A-Za-z0-9_-]{1,64}",
+        ts in 0i64..4_000_000_000,
+        body in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+        flip in proptest::num::usize::ANY,
+    ) {
+        let secret = Secret::from_bytes(&key).unwrap();
+        let signature = sign(&secret, &id, ts, &body);
+        let text = ts.to_string();
+        proptest::prop_assert!(
+            verify(std::slice::from_ref(&secret), Some(&id), Some(&text), Some(&signature), &body, ts, DEFAULT_TOLERANCE).is_ok()
+        );
+        if !body.is_empty() {
+            let mut changed = body.clone();
+            changed[flip % body.len()] ^= 1;
+            proptest::prop_assert!(
+                verify(&[secret], Some(&id), Some(&text), Some(&signature), &changed, ts, DEFAULT_TOLERANCE).is_err()
+            );
+        }
+    }
+}
