@@ -318,3 +318,22 @@ fn a_non_conformant_result_fails_the_job() {
     assert_eq!(stdout(&out), "", "no tag is announced");
     assert!(sandbox.env_file().is_none());
 }
+
+#[test]
+fn github_step_outputs_name_the_tag() {
+    let sandbox = Sandbox::new("1.1.0\n");
+    let outputs = sandbox.work().join("github-output");
+    let outputs_path = outputs.display().to_string();
+    let out = sandbox.run(
+        "main",
+        &[("SOURCE_DATE_EPOCH", "1604865390"), ("GITHUB_OUTPUT", &outputs_path)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        fs::read_to_string(&outputs).expect("outputs written"),
+        format!(
+            "stage=production\ntag=1.1.0-production-201108-195630\n\
+             image={IMAGE}:1.1.0-production-201108-195630\ncreated=2020-11-08T19:56:30Z\n"
+        )
+    );
+}
