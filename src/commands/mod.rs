@@ -1,8 +1,9 @@
 //! The subcommands, one module each (nouns, then verbs: `tagcast tag check`).
 
-mod deployer;
 mod broker;
 mod conformance;
+mod demo;
+mod deployer;
 mod interop;
 mod reference;
 mod schema;
@@ -42,6 +43,9 @@ enum Command {
     /// Certify CI outputs, registries, brokers and CD endpoints against the
     /// contract.
     Conformance(Box<conformance::ConformanceArgs>),
+    /// Run the whole chain on this machine: a broker, a deployer, a played
+    /// container registry and a git repository; show what happens and why.
+    Demo(demo::DemoArgs),
     /// Run the reference CD endpoint that verifies signed callbacks and
     /// upgrades a workload; hold, release and show its state.
     Deployer(Box<deployer::DeployerCommand>),
@@ -57,5 +61,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Interop(args) => interop::run(args),
         Command::Conformance(args) => conformance::run(*args),
         Command::Deployer(cmd) => deployer::run(*cmd),
+        Command::Demo(args) => demo::run(args),
     }
 }
