@@ -21,23 +21,21 @@ use crate::AppState;
 use crate::ssrf;
 use crate::store::{AttemptRecord, DeliveryState, DueDelivery, Millis, now_ms};
 
-/// The HTTP client of callbacks: no redirects, no proxy, a timeout, and
-/// unless private callbacks are allowed, a resolver that drops forbidden
-/// addresses (the connect-time SSRF check).
+/// The HTTP client of callbacks: no redirects, no proxy, a timeout, and a
+/// resolver that drops forbidden addresses (the connect-time SSRF check;
+/// with private callbacks allowed, only metadata addresses).
 ///
 /// # Panics
 ///
 /// If the TLS backend cannot be initialized.
 pub fn client(timeout: Duration, allow_private: bool) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("tagcast-broker/", env!("CARGO_PKG_VERSION")));
-    if !allow_private {
-        builder = builder.dns_resolver(Arc::new(ssrf::FilteringResolver));
-    }
+    let builder = builder.dns_resolver(Arc::new(ssrf::FilteringResolver { allow_private }));
     builder.build().expect("the HTTP client builds")
 }
 
@@ -145,10 +143,8 @@ async fn attempt(state: &AppState, client: &reqwest::Client, delivery: DueDelive
         ))
     } else if let Some(reason) = superseded(&delivery) {
         Some((DeliveryState::Skipped, reason, "skipped"))
-    } else if state.config.allow_private_callbacks {
-        None
     } else {
-        ssrf::check_literal(&delivery.callback_url)
+        ssrf::check_literal(&delivery.callback_url, state.config.allow_private_callbacks)
             .err()
             .map(|err| (DeliveryState::Failed, err.to_string(), "refused"))
     };

@@ -14,8 +14,36 @@ use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
+/// Cloud metadata endpoints: refused even when private callbacks are
+/// allowed, because no CD endpoint lives there and credentials do.
+pub fn is_metadata(ip: IpAddr) -> bool {
+    let v4 = match ip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+    };
+    match v4 {
+        Some(v4) => v4 == Ipv4Addr::new(169, 254, 169, 254) || v4 == Ipv4Addr::new(100, 100, 100, 200),
+        None => ip == IpAddr::V6(Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254)),
+    }
+}
+
+/// Why an address may not be called back; with `allow_private`, only
+/// metadata addresses are refused.
+pub fn refused(ip: IpAddr, allow_private: bool) -> Option<&'static str> {
+    if is_metadata(ip) {
+        Some("a cloud metadata address")
+    } else if allow_private {
+        None
+    } else {
+        forbidden(ip)
+    }
+}
+
 /// Why an address may not be called back.
 pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
+    if is_metadata(ip) {
+        return Some("a cloud metadata address");
+    }
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
         IpAddr::V6(v6) => {
@@ -92,7 +120,7 @@ pub enum Refused {
     },
     /// It names or resolves to a forbidden address.
     #[error(
-        "callbackUrl {url:?} resolves to {ip}, {why}; the broker refuses such callbacks unless started with --allow-private-callbacks"
+        "callbackUrl {url:?} resolves to {ip}, {why}; the broker refuses such callbacks (metadata addresses always, loopback, private and link-local ones unless started with --allow-private-callbacks)"
     )]
     Address {
         /// The URL.
@@ -118,14 +146,14 @@ fn host_of(url: &str) -> Result<url::Url, Refused> {
 /// # Errors
 ///
 /// [`Refused`] for an invalid URL or a forbidden literal address.
-pub fn check_literal(url: &str) -> Result<(), Refused> {
+pub fn check_literal(url: &str, allow_private: bool) -> Result<(), Refused> {
     let parsed = host_of(url)?;
     let ip = match parsed.host() {
         Some(url::Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(url::Host::Ipv6(v6)) => IpAddr::V6(v6),
         _ => return Ok(()),
     };
-    match forbidden(ip) {
+    match refused(ip, allow_private) {
         Some(why) => Err(Refused::Address {
             url: url.to_owned(),
             ip,
@@ -142,8 +170,8 @@ pub fn check_literal(url: &str) -> Result<(), Refused> {
 /// # Errors
 ///
 /// [`Refused`] naming the URL, the address and the rule.
-pub async fn check_callback_url(url: &str) -> Result<(), Refused> {
-    check_literal(url)?;
+pub async fn check_callback_url(url: &str, allow_private: bool) -> Result<(), Refused> {
+    check_literal(url, allow_private)?;
     let parsed = host_of(url)?;
     let Some(url::Host::Domain(domain)) = parsed.host() else {
         return Ok(());
@@ -152,7 +180,7 @@ pub async fn check_callback_url(url: &str) -> Result<(), Refused> {
     let lookup = tokio::time::timeout(Duration::from_secs(3), tokio::net::lookup_host((domain, port))).await;
     if let Ok(Ok(addrs)) = lookup {
         for addr in addrs {
-            if let Some(why) = forbidden(addr.ip()) {
+            if let Some(why) = refused(addr.ip(), allow_private) {
                 return Err(Refused::Address {
                     url: url.to_owned(),
                     ip: addr.ip(),
@@ -167,26 +195,30 @@ pub async fn check_callback_url(url: &str) -> Result<(), Refused> {
 /// A DNS resolver for the delivery client that drops forbidden addresses,
 /// so a host that resolves only to such addresses cannot be connected to.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct FilteringResolver;
+pub struct FilteringResolver {
+    /// Allow private addresses (metadata addresses stay refused).
+    pub allow_private: bool,
+}
 
 impl Resolve for FilteringResolver {
     fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut refused = None;
+            let mut dropped = None;
             let allowed: Vec<SocketAddr> = resolved
                 .into_iter()
-                .filter(|addr| match forbidden(addr.ip()) {
+                .filter(|addr| match refused(addr.ip(), allow_private) {
                     Some(why) => {
-                        refused = Some((addr.ip(), why));
+                        dropped = Some((addr.ip(), why));
                         false
                     }
                     None => true,
                 })
                 .collect();
             if allowed.is_empty() {
-                let detail = match refused {
+                let detail = match dropped {
                     Some((ip, why)) => format!("{host} resolves to {ip}, {why}: refused (--allow-private-callbacks)"),
                     None => format!("{host} does not resolve"),
                 };
@@ -229,19 +261,24 @@ mod tests {
 
     #[test]
     fn literal_urls() {
-        assert!(check_literal("https://cd.example.org/hook").is_ok());
-        let err = check_literal("http://169.254.169.254/latest/meta-data").unwrap_err();
+        assert!(check_literal("https://cd.example.org/hook", false).is_ok());
+        let err = check_literal("http://169.254.169.254/latest/meta-data", false).unwrap_err();
         assert!(err.to_string().contains("a cloud metadata address"), "{err}");
-        assert!(check_literal("http://[::1]:8080/").is_err());
+        assert!(check_literal("http://[::1]:8080/", false).is_err());
         assert!(matches!(
-            check_literal("ftp://x.example/"),
+            check_literal("ftp://x.example/", false),
             Err(Refused::Invalid { .. })
         ));
+        // Allowing private callbacks never allows the metadata endpoint.
+        assert!(check_literal("http://127.0.0.1:8080/", true).is_ok());
+        assert!(check_literal("http://169.254.169.254/", true).is_err());
+        assert!(check_literal("http://[::ffff:169.254.169.254]/", true).is_err());
     }
 
     #[tokio::test]
     async fn localhost_resolves_to_loopback() {
-        let err = check_callback_url("http://localhost:9/hook").await.unwrap_err();
+        let err = check_callback_url("http://localhost:9/hook", false).await.unwrap_err();
         assert!(err.to_string().contains("loopback"), "{err}");
+        assert!(check_callback_url("http://localhost:9/hook", true).await.is_ok());
     }
 }

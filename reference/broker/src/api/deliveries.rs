@@ -225,6 +225,18 @@ async fn redeliver(
         .delivery(&service_id, &delivery_id)
         .await?
         .ok_or_else(|| delivery_not_found(&service_id, &delivery_id))?;
+    let unsubscribed = state
+        .store
+        .subscription_state(&service_id)
+        .await?
+        .is_some_and(|s| !s.enabled);
+    if unsubscribed {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("the subscription of service {service_id:?} is unsubscribed; a PUT of the service renews it"),
+        )
+        .requirement("API-12"));
+    }
     if current.state == "pending" {
         return Err(ApiError::new(
             ErrorCode::Conflict,

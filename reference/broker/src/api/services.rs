@@ -17,7 +17,7 @@ use tagcast_spec::service::{RegisteredService, ServiceRegistration, ServiceType}
 use tagcast_spec::subscription::{Hook, RegistryKind, SubscriptionRecord, SubscriptionState};
 use tagcast_spec::webhook::Secret;
 
-use super::{ApiError, BASE_PATH, is_admin, require_admin};
+use super::{ApiError, BASE_PATH, require_admin};
 use crate::AppState;
 use crate::inbound::SERVED_KINDS;
 use crate::ssrf;
@@ -56,11 +56,10 @@ async fn get_service_info(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-async fn list_services(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let admin = is_admin(&state, &headers);
+async fn list_services(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut out = Vec::new();
     for stored in state.store.services().await? {
-        out.push(render(&state, &stored, admin).await?);
+        out.push(render(&state, &stored).await?);
     }
     Ok(axum::Json(out).into_response())
 }
@@ -76,18 +75,13 @@ async fn list_service_types(State(state): State<AppState>) -> Result<Response, A
     Ok(axum::Json(types.into_iter().collect::<Vec<_>>()).into_response())
 }
 
-async fn get_service(
-    State(state): State<AppState>,
-    Path(service_id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+async fn get_service(State(state): State<AppState>, Path(service_id): Path<String>) -> Result<Response, ApiError> {
     let stored = state
         .store
         .service(&service_id)
         .await?
         .ok_or_else(|| not_found(&service_id))?;
-    let admin = is_admin(&state, &headers);
-    Ok(axum::Json(render(&state, &stored, admin).await?).into_response())
+    Ok(axum::Json(render(&state, &stored).await?).into_response())
 }
 
 async fn create_service(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
@@ -124,9 +118,10 @@ async fn replace_service(
         Some(Value::String(id)) if *id == service_id => {}
         Some(other) => {
             return Err(ApiError::new(
-                ErrorCode::InvalidRequest,
+                ErrorCode::InvalidSubscription,
                 format!("body id {other} differs from the path's service id {service_id:?}"),
-            ));
+            )
+            .requirement("API-5"));
         }
     }
     let existing_secret = state.store.subscription_secret(&service_id).await?;
@@ -221,11 +216,20 @@ async fn prepare(state: &AppState, value: Value, existing_secret: Option<String>
         };
         sub.check().map_err(|e| invalid(&e))?;
         let requirement = sub.requirement(service_type).map_err(|e| invalid(&e))?;
-        if !state.config.allow_private_callbacks {
-            ssrf::check_callback_url(&sub.callback_url)
-                .await
-                .map_err(|err| ApiError::new(ErrorCode::CallbackUrlRefused, err.to_string()).requirement("CB-16"))?;
+        let allow_private = state.config.allow_private_callbacks;
+        if !allow_private && !sub.callback_url.starts_with("https://") {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSubscription,
+                format!(
+                    "callbackUrl {:?} must be an https URL; the broker accepts http only when started with --allow-private-callbacks",
+                    sub.callback_url
+                ),
+            )
+            .requirement("API-6"));
         }
+        ssrf::check_callback_url(&sub.callback_url, allow_private)
+            .await
+            .map_err(|err| ApiError::new(ErrorCode::CallbackUrlRefused, err.to_string()).requirement("CB-16"))?;
         let secret = match (&sub.secret, existing_secret) {
             (Some(given), _) => {
                 new_secret = Some(given.expose());
@@ -310,16 +314,12 @@ async fn hooks(state: &AppState, subscription: &Value, reveal: bool) -> Result<V
     Ok(out)
 }
 
-/// A stored service as reads show it. Hook URLs carry the inbound token,
-/// which is a credential: only admin reads show them.
-async fn render(state: &AppState, stored: &StoredService, admin: bool) -> Result<Value, ApiError> {
+/// A stored service as reads show it (API-3): the stored subscription with
+/// its hooks (API-8), never a secret.
+async fn render(state: &AppState, stored: &StoredService) -> Result<Value, ApiError> {
     let mut document: Value = serde_json::from_str(&stored.document).unwrap_or_else(|_| json!({}));
     if document.get("subscription").is_some_and(Value::is_object) {
-        let hooks = if admin {
-            hooks(state, &document["subscription"], false).await?
-        } else {
-            Vec::new()
-        };
+        let hooks = hooks(state, &document["subscription"], false).await?;
         let status = state.store.subscription_state(&stored.id).await?;
         let subscription_state = match status {
             Some(s) if !s.enabled => SubscriptionState::Unsubscribed,

@@ -91,7 +91,8 @@ async fn create_read_replace_delete() {
     );
     assert!(hook_url.rsplit('/').next().unwrap().len() >= 22, "token ≥ 128 bits");
 
-    // Public reads: no secret, no hook URLs.
+    // Reads are public and show the stored subscription with its hooks
+    // (API-3, API-8), never the secret.
     let read: Value = c
         .get(broker.api(&format!("/services/{id}")))
         .send()
@@ -101,21 +102,12 @@ async fn create_read_replace_delete() {
         .await
         .unwrap();
     assert!(read["subscription"].get("secret").is_none(), "{read}");
-    assert_eq!(read["subscription"]["hooks"], json!([]));
+    assert_eq!(
+        read["subscription"]["hooks"][0]["url"], hook_url,
+        "the same token across reads"
+    );
     assert_eq!(read["subscription"]["state"], "active");
     assert!(!read.to_string().contains(&secret));
-    // Admin reads show the hooks, still no secret.
-    let admin: Value = c
-        .get(broker.api(&format!("/services/{id}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(admin["subscription"]["hooks"][0]["url"], hook_url);
-    assert!(!admin.to_string().contains(&secret));
 
     let list: Value = c
         .get(broker.api("/services"))
@@ -164,7 +156,7 @@ async fn create_read_replace_delete() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 422, "API-5");
 
     let r = c
         .delete(broker.api(&format!("/services/{id}")))
@@ -215,11 +207,11 @@ async fn invalid_bodies_are_refused_with_the_error_body() {
 async fn private_callbacks_are_refused_unless_allowed() {
     let broker = Broker::start(sqlite().await, |c| c.allow_private_callbacks = false).await;
     for url in [
-        "http://127.0.0.1:8080/hook",
-        "http://10.0.0.7/tagcast",
-        "http://169.254.169.254/latest/meta-data",
-        "http://[::1]/hook",
-        "http://localhost/hook",
+        "https://127.0.0.1:8080/hook",
+        "https://10.0.0.7/tagcast",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hook",
+        "https://localhost/hook",
     ] {
         let r = broker
             .client
@@ -237,7 +229,32 @@ async fn private_callbacks_are_refused_unless_allowed() {
             "{body}"
         );
     }
+    // Plain http is for operators who allow private callbacks.
+    let r = broker
+        .client
+        .post(broker.api("/services"))
+        .bearer_auth(TOKEN)
+        .json(&wes(None, "http://cd.example.org/hook"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_subscription");
     assert!(broker.state.store.services().await.unwrap().is_empty());
+    broker.stop().await;
+
+    // Allowing private callbacks never allows the metadata endpoint.
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let r = broker
+        .client
+        .post(broker.api("/services"))
+        .bearer_auth(TOKEN)
+        .json(&wes(None, "http://169.254.169.254/latest/meta-data/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "callback_url_refused");
     broker.stop().await;
 }
 

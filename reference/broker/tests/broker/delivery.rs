@@ -306,6 +306,16 @@ async fn permanent_failures_dead_letters_and_gone() {
         .await
         .unwrap();
     assert_eq!(status["state"], "unsubscribed", "{status}");
+    let id = s.receiver.received()[0].header("webhook-id").to_owned();
+    let r = s
+        .broker
+        .client
+        .post(s.broker.api(&format!("/services/svc/deliveries/{id}/redeliver")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "no redelivery to an unsubscribed endpoint");
     push(&s, "ev-2", "1.1.0-production-201109-000000", 2).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     settle(&s.broker).await;

@@ -199,6 +199,20 @@ async fn generic_hooks_are_signed_like_callbacks() {
     let hook = &created["subscription"]["hooks"][0];
     assert_eq!(hook["kind"], "generic");
     let url = hook["url"].as_str().unwrap();
+    let read: Value = broker
+        .client
+        .get(broker.api("/services/svc-generic"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["subscription"]["hooks"][0]["url"], url);
+    assert!(
+        read["subscription"]["hooks"][0].get("secret").is_none(),
+        "the hook secret is shown once: {read}"
+    );
     let secret = Secret::parse(hook["secret"].as_str().expect("the hook secret, once")).unwrap();
     let event = json!({
         "id": "push_1",
