@@ -39,7 +39,7 @@ pub struct ErrorBody {
     pub code: ErrorCode,
     /// The requirement ID of `spec/` that the request broke, e.g. `API-6`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^(TAG|REF|API|CB|HOOK)-[1-9][0-9]*$"))]
+    #[schemars(regex(pattern = "^[A-Z]+-[1-9][0-9]*$"))]
     pub requirement: Option<String>,
 }
 
