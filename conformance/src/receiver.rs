@@ -76,6 +76,11 @@ impl Receiver {
         Ok(receiver)
     }
 
+    /// The receiver's base URL, as the peer reaches it.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The URL of `inbox`, answering with `answer`.
     pub(crate) fn inbox(&self, inbox: &str, answer: Answer) -> String {
         self.inboxes

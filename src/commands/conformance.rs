@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use tagcast_conformance::{ApiExpectation, CdTarget, Config, Format, TagsTarget, Target, Url, parse_duration};
+use tagcast_conformance::{
+    ApiExpectation, BrokerTarget, CdTarget, Config, Format, TagsTarget, Target, Url, parse_duration,
+};
 use tagcast_spec::webhook::Secret;
 use tagcast_spec::{ApiVersion, Repository, Stage};
 
@@ -52,6 +54,33 @@ enum TargetCommand {
     #[command(after_help = "Example:\n  \
         tagcast conformance cd --url https://cd.example.org/ --secret whsec_… --format junit --output cd.xml")]
     Cd(CdArgs),
+    /// A live broker, end to end: the runner registers test services, plays the registry and receives the callbacks.
+    #[command(after_help = "Example:\n  \
+        tagcast conformance broker --url http://127.0.0.1:8080/ga4gh/registry/v1 --admin-token \"$TOKEN\"\n\n\
+        The broker must be able to call the runner back at --listen (or --callback-base): run a\n\
+        broker under test with private callbacks allowed when both are on one machine.")]
+    Broker(BrokerArgs),
+}
+
+#[derive(Debug, Args)]
+struct BrokerArgs {
+    /// The broker's Service Registry base URL (`…/ga4gh/registry/v1`).
+    #[arg(long, value_name = "BASE", env = "TAGCAST_CONFORMANCE_URL")]
+    url: Url,
+    /// The broker's admin token (better from the environment).
+    #[arg(
+        long,
+        value_name = "T",
+        env = "TAGCAST_CONFORMANCE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: String,
+    /// Where the runner's callback receiver listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+    /// The receiver's URL as the broker reaches it, when not http://<listen>.
+    #[arg(long, value_name = "URL")]
+    callback_base: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +151,12 @@ pub fn run(args: ConformanceArgs) -> anyhow::Result<ExitCode> {
     let target = match args.target {
         TargetCommand::Tags(tags) => Target::Tags(tags_target(tags)?),
         TargetCommand::Cd(cd) => Target::Cd(cd_target(cd)?),
+        TargetCommand::Broker(broker) => {
+            let mut target = BrokerTarget::new(broker.url, broker.admin_token);
+            target.listen = broker.listen;
+            target.callback_base = broker.callback_base;
+            Target::Broker(target)
+        }
     };
     let config = Config {
         only: common.only,

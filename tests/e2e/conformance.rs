@@ -61,7 +61,6 @@ fn cd_against_each_broken_endpoint_exits_1_naming_the_failed_check() {
         (Flaw::SkipsSchema, "cd/body/schema"),
         (Flaw::IgnoresContentType, "cd/body/content-type"),
         (Flaw::AcceptsHugeBodies, "cd/body/too-large"),
-        (Flaw::NoHandshake, "cd/handshake"),
     ];
     for (flaw, check) in cases {
         let (addr, _runtime) = cd_peer(flaw);
@@ -272,4 +271,125 @@ fn cd_against_the_reference_deployer_exits_0() {
             .starts_with("cd: pass (15 checks: 15 pass,"),
         "every check passes: {text}"
     );
+}
+
+/// `tagcast broker` on a free port with an in-memory database, private
+/// callbacks allowed (the runner's receiver is on loopback) and a short
+/// retry schedule; killed when dropped.
+struct Broker {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn broker() -> Broker {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = crate::support::tagcast()
+        .args([
+            "broker",
+            "--listen",
+            &listen,
+            "--database-url",
+            "sqlite::memory:",
+            "--admin-token",
+            "conformance-admin",
+            "--allow-private-callbacks",
+            "--retry-schedule",
+            "1s,1s,1s",
+            "--retry-jitter",
+            "0",
+            "--poll-interval",
+            "200ms",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tagcast broker starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tagcast broker did not start listening"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Broker {
+        child,
+        url: format!("http://{listen}/ga4gh/registry/v1"),
+    }
+}
+
+#[test]
+fn broker_against_the_reference_broker_exits_0() {
+    let broker = broker();
+    let out = run(
+        &[
+            "conformance",
+            "broker",
+            "--url",
+            &broker.url,
+            "--admin-token",
+            "conformance-admin",
+        ],
+        "",
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    for check in [
+        "broker/delivery/one-per-push",
+        "broker/matching/downgrade",
+        "broker/delivery/retry",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with("PASS") && l.ends_with(check)),
+            "{check}: {text}"
+        );
+    }
+}
+
+#[test]
+fn broker_against_each_broken_broker_exits_1_naming_the_failed_check() {
+    use tagcast_conformance::peers::broker::{ADMIN_TOKEN, Flaw};
+    let cases = [
+        (Flaw::DeliversDowngrades, "broker/matching/downgrade"),
+        (Flaw::DeliversCrossStage, "broker/matching/stage"),
+        (Flaw::ReturnsSecret, "broker/registration/read-back"),
+        (Flaw::NoRetry, "broker/delivery/retry"),
+    ];
+    for (flaw, check) in cases {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let addr = runtime.block_on(peers::broker::start(flaw));
+        let url = format!("http://{addr}/ga4gh/registry/v1");
+        let out = run(
+            &[
+                "conformance",
+                "broker",
+                "--url",
+                &url,
+                "--admin-token",
+                ADMIN_TOKEN,
+                "--timeout",
+                "5s",
+            ],
+            "",
+        );
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{flaw:?}: {text}{}", stderr(&out));
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("FAIL") && l.contains(&format!(" {check}: "))),
+            "{flaw:?} should fail {check}:\n{text}"
+        );
+    }
 }

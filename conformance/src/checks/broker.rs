@@ -53,7 +53,7 @@ check!(
     AUTH,
     "broker/registration/auth",
     "API-5",
-    "a write without the admin token is answered 401, with a wrong one 401 or 403"
+    "a write without the admin token is answered 401, with a wrong one 401 (or 403)"
 );
 check!(
     CREATE,
@@ -71,12 +71,12 @@ check!(
     SSRF,
     "broker/registration/ssrf",
     "CB-16",
-    "a subscription whose callbackUrl is the cloud metadata address 169.254.169.254 is refused"
+    "a subscription whose callbackUrl is the cloud metadata address 169.254.169.254 is refused (judged only when the runner's receiver is not itself private)"
 );
 check!(
     ONE_PER_PUSH,
     "broker/delivery/one-per-push",
-    "CB-11",
+    "API-15",
     "a push of a new tag reaches a matching subscriber exactly once"
 );
 check!(
@@ -118,25 +118,25 @@ check!(
 check!(
     DOWNGRADE,
     "broker/matching/downgrade",
-    "TAG-11",
+    "CB-15",
     "a tag older than the last one delivered is not delivered (no downgrade)"
 );
 check!(
     DEDUP,
     "broker/hooks/dedup",
-    "API-13",
+    "API-15",
     "the same hook request again (same event id) yields no second delivery"
 );
 check!(
     WRONG_TOKEN,
     "broker/hooks/wrong-token",
-    "API-12",
+    "API-14",
     "a hook request with an unknown token is answered 404 and delivers nothing"
 );
 check!(
     DISTRIBUTION,
     "broker/hooks/distribution",
-    "API-12",
+    "API-14",
     "a Distribution notification (blob pushes, then the tagged manifest) yields one delivery of the tag"
 );
 check!(
@@ -496,6 +496,10 @@ impl Run<'_> {
         }
         let verdict = self.read_back().await;
         suite.record(&READ_BACK, READ_BACK.name.to_owned(), verdict);
+        let pushes_needed = CHECKS[6..17].iter().any(|c| suite.selects(c.name));
+        if !pushes_needed {
+            return;
+        }
 
         // Pushes, in an order that makes each check observable.
         let now = Utc::now();
@@ -714,10 +718,10 @@ impl Run<'_> {
 
     async fn auth(&mut self, body: &Value) -> Verdict {
         let url = self.target.endpoint("services");
-        for (token, expected) in [
-            (None, &[401u16][..]),
-            (Some(format!("wrong-{}", self.run)), &[401, 403][..]),
-        ] {
+        // API-5 says 401 for both; 403 for a token that is present but
+        // wrong is common practice and tells the client no less.
+        let wrong = Some(format!("wrong-{}", self.run));
+        for (token, expected) in [(None, &[401u16][..]), (wrong, &[401, 403][..])] {
             let request = self.write(Method::POST, url.clone(), token.as_deref(), body);
             match request.send(&self.client).await {
                 Err(e) => {
@@ -767,11 +771,16 @@ impl Run<'_> {
             ),
             Ok(r) if r.status.is_client_error() => Verdict::pass(),
             Ok(r) => {
-                if let Some(id) = serde_json::from_slice::<Value>(&r.body)
-                    .ok()
-                    .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
-                {
+                if let Some(id) = created_id(&r.body) {
                     self.created.push(id);
+                }
+                if private_receiver(self.receiver.base()) {
+                    return Verdict::Skip(format!(
+                        "the broker accepted a metadata-address callback, which CB-16 allows when its operator \
+                         allowed private callbacks, as a broker that must reach the runner's receiver at {} has \
+                         to; give a public --callback-base to judge this check",
+                        self.receiver.base()
+                    ));
                 }
                 Verdict::fail(
                     format!("a metadata-address callback was answered {}", r.status.as_u16()),
@@ -1010,6 +1019,24 @@ impl Run<'_> {
                 ),
             )
         }
+    }
+}
+
+/// Whether the receiver's URL names a loopback, private or link-local
+/// address (or `localhost`): a broker can only reach it if its operator
+/// allowed private callbacks.
+fn private_receiver(base: &str) -> bool {
+    let Ok(url) = Url::parse(base) else { return false };
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost" || domain.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (ip.segments()[0] & 0xfe00) == 0xfc00
+                || (ip.segments()[0] & 0xffc0) == 0xfe80
+        }
+        None => false,
     }
 }
 

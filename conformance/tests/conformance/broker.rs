@@ -60,7 +60,31 @@ async fn returning_the_secret_on_read_fails_read_back() {
 
 #[tokio::test]
 async fn accepting_a_metadata_callback_fails_ssrf() {
-    fails_exactly(Flaw::NoSsrf, &["broker/registration/ssrf"]).await;
+    // Judged only when the runner's receiver is public: a broker that must
+    // reach a loopback receiver has private callbacks allowed (CB-16).
+    let addr = peers::broker::start(Flaw::NoSsrf).await;
+    let mut target = BrokerTarget::new(format!("http://{addr}/ga4gh/registry/v1").parse().unwrap(), ADMIN_TOKEN);
+    target.callback_base = Some("http://receiver.tagcast-conformance.example:9".into());
+    let config = Config {
+        only: vec!["broker/registration".into()],
+        ..Config::default()
+    };
+    let report = run(&Target::Broker(target.clone()), &config).await;
+    assert_eq!(
+        report.check("broker/registration/ssrf").unwrap().outcome,
+        Outcome::Fail,
+        "{}",
+        report.render(Format::Text)
+    );
+    assert_eq!(report.outcome_of("broker/registration/create"), Some(Outcome::Pass));
+    assert_eq!(report.exit_code(), 1);
+
+    // With a loopback receiver the same broker is not judged.
+    target.callback_base = None;
+    let report = run(&Target::Broker(target), &config).await;
+    let ssrf = report.check("broker/registration/ssrf").unwrap();
+    assert_eq!(ssrf.outcome, Outcome::Skip);
+    assert!(ssrf.message.as_deref().unwrap().contains("public --callback-base"));
 }
 
 #[tokio::test]

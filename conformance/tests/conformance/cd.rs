@@ -119,9 +119,15 @@ async fn accepting_huge_bodies_fails_too_large() {
     fails_only_against(Flaw::AcceptsHugeBodies, &["cd/body/too-large"]).await;
 }
 
+/// The handshake is a SHOULD (CB-17): not answering it is a warning, and
+/// the run still exits 0.
 #[tokio::test]
-async fn no_handshake_fails_handshake() {
-    fails_only_against(Flaw::NoHandshake, &["cd/handshake"]).await;
+async fn no_handshake_warns_on_handshake() {
+    let report = check(Flaw::NoHandshake).await;
+    let handshake = report.check("cd/handshake").unwrap();
+    assert_eq!(handshake.outcome, Outcome::Warn);
+    assert!(handshake.message.as_deref().unwrap().contains("answered 405"));
+    assert_eq!(report.exit_code(), 0);
 }
 
 #[tokio::test]
