@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 use tagcast_spec::delivery::{AttemptOutcome, MAX_ATTEMPTS, RETRY_SCHEDULE, classify, next_delay};
 use tagcast_spec::error_body::{ErrorBody, ErrorCode};
-use tagcast_spec::service::{RegisteredService, Service, ServiceRegistration, ServiceType};
+use tagcast_spec::service::{Service, ServiceRegistration, ServiceType};
 use tagcast_spec::subscription::{RegistryKind, Subscription, SubscriptionError};
 
 fn registration() -> serde_json::Value {
@@ -66,18 +66,6 @@ fn a_registration_without_required_fields_is_rejected() {
         value.as_object_mut().unwrap().remove(field);
         let err = serde_json::from_value::<ServiceRegistration>(value).unwrap_err();
         assert_eq!(err.to_string(), format!("missing field `{field}`"));
-    }
-}
-
-#[test]
-fn a_read_never_carries_a_secret_unless_set() {
-    let value = tagcast_spec::schema::documents()
-        .into_iter()
-        .find(|d| d.file_name == "registered-service.schema.json")
-        .map(|d| d.schema["examples"][0].clone());
-    if let Some(example) = value {
-        let service: RegisteredService = serde_json::from_value(example).unwrap();
-        assert!(service.subscription.unwrap().secret.is_none());
     }
 }
 
