@@ -376,7 +376,11 @@ impl<T: EventData> JsonSchema for CloudEvent<T> {
     }
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let data = generator.subschema_for::<T>();
+        let mut data = generator.subschema_for::<T>();
+        data.insert(
+            "description".into(),
+            "The payload; its schema is `dataschema` (CB-2).".into(),
+        );
         json_schema!({
             "type": "object",
             "description": format!(
