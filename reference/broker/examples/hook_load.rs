@@ -1,0 +1,122 @@
+//! A load tool for the inbound hook path: registers a subscription on a
+//! running broker, posts Distribution envelopes (blob push + tagged
+//! manifest push, each tag new) from several concurrent clients, and prints
+//! the latency percentiles of the acknowledgements.
+//!
+//! ```sh
+//! tagcast broker --database-url sqlite://load.db --admin-token "$T" --allow-private-callbacks &
+//! cargo run --release -p tagcast-broker --example hook_load -- http://127.0.0.1:8080 "$T" 2000 8
+//! ```
+//!
+//! Arguments: broker URL, admin token, requests (default 2000), concurrency
+//! (default 8). Callbacks go to a local sink that answers 204.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let broker = args.get(1).cloned().unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let token = args
+        .get(2)
+        .cloned()
+        .expect("usage: hook_load URL ADMIN_TOKEN [REQUESTS] [CONCURRENCY]");
+    let requests: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(2000);
+    let concurrency: usize = args.get(4).and_then(|n| n.parse().ok()).unwrap_or(8);
+
+    // A callback sink.
+    let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_url = format!("http://{}/", sink.local_addr().unwrap());
+    tokio::spawn(async move {
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }),
+        );
+        axum::serve(sink, app).await.unwrap();
+    });
+
+    let client = reqwest::Client::new();
+    let id = format!("load-{}", uuid::Uuid::new_v4().simple());
+    let created: serde_json::Value = client
+        .post(format!("{broker}/ga4gh/registry/v1/services"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "id": id,
+            "name": "load",
+            "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
+            "organization": {"name": "load", "url": "https://example.org"},
+            "version": "1",
+            "url": "https://wes.example.org",
+            "subscription": {
+                "images": ["registry.example.org:5000/load/app"],
+                "stage": "production",
+                "callbackUrl": sink_url,
+                "registry": {"kind": "distribution"}
+            }
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hook = created["subscription"]["hooks"][0]["url"]
+        .as_str()
+        .expect("a hook URL")
+        .to_owned();
+
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let client = client.clone();
+        let hook = hook.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for i in (worker..requests).step_by(concurrency) {
+                let seconds = u32::try_from(i).unwrap();
+                let tag = format!(
+                    "1.1.0-production-2011{:02}-{:02}{:02}{:02}",
+                    1 + seconds / 86_400 % 28,
+                    seconds / 3600 % 24,
+                    seconds / 60 % 60,
+                    seconds % 60
+                );
+                let digest = format!("sha256:{:064x}", i + 1);
+                let body = json!({"events": [
+                    {"id": format!("b-{i}"), "action": "push", "target": {"mediaType": "application/octet-stream", "digest": digest, "repository": "load/app"}},
+                    {"id": format!("m-{i}"), "action": "push", "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "repository": "load/app", "tag": tag}}
+                ]})
+                .to_string();
+                let sent = Instant::now();
+                let r = client
+                    .post(&hook)
+                    .header("content-type", "application/vnd.docker.distribution.events.v1+json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 202);
+                latencies.push(sent.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all: Vec<Duration> = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let total = start.elapsed();
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    println!(
+        "{} hooks, concurrency {concurrency}, {:.0}/s: p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        all.len(),
+        all.len() as f64 / total.as_secs_f64(),
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        all[all.len() - 1]
+    );
+}
