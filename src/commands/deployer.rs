@@ -170,6 +170,10 @@ struct ServeArgs {
     /// for several. Default: any.
     #[arg(long, env = "TAGCAST_ALLOWED_ORIGIN", value_delimiter = ',', value_name = "HOST")]
     allowed_origin: Vec<String>,
+    /// Enables GET /status, POST /hold and POST /release for requests
+    /// carrying this token (Authorization: Bearer, or ?token= for /status).
+    #[arg(long, env = "TAGCAST_ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    admin_token: Option<String>,
     /// How upgrades are applied.
     #[arg(long, env = "TAGCAST_APPLY", value_enum, value_name = "MODE")]
     apply: Option<Mode>,
@@ -480,6 +484,11 @@ fn config(args: &ServeArgs) -> anyhow::Result<Config> {
     config.tolerance = Duration::from_secs(args.tolerance);
     config.allowed_origins = args.allowed_origin.iter().map(|o| o.trim().to_owned()).collect();
     config.state = args.state.clone();
+    config.admin_token = match args.admin_token.as_deref().map(str::trim) {
+        Some(t) if t.len() < 16 => bail!("--admin-token must have at least 16 characters"),
+        Some(t) => Some(t.to_owned()),
+        None => None,
+    };
     if let Some(current) = &args.current_tag {
         let tag = Tag::parse(current).context("--current-tag")?;
         if tag.stage() != stage {

@@ -1,12 +1,11 @@
 //! End-to-end tests of the `tagcast` binary, one module per role. One test
 //! binary keeps link time down.
 
-mod broker;
 mod ci;
+mod broker;
 mod conformance;
 mod contract;
 mod deployer;
 mod interop;
-mod registry;
 mod support;
 mod tag;

@@ -36,6 +36,19 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(&state.config.route, post(receive_callback).options(validate_origin))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .layer(axum::middleware::map_response(close_after_unread_body))
+}
+
+/// A 413 is answered before the body is read, so the connection cannot
+/// carry another request; say so, or a client that pools connections
+/// sends its next request into a closing socket.
+async fn close_after_unread_body(mut response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {

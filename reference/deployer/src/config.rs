@@ -11,8 +11,8 @@ use crate::apply::Applier;
 /// Default body limit: 1 MiB (a callback is well under 64 KiB).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
-/// The deployer's configuration.
-#[derive(Debug, Clone)]
+/// The deployer's configuration. `Debug` shows no secret or token.
+#[derive(Clone)]
 pub struct Config {
     /// The secrets any of which may sign a callback (several during a key
     /// rotation).
@@ -32,6 +32,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// How upgrades are applied.
     pub applier: Applier,
+    /// The token of `GET /status`, `POST /hold`, `POST /release`; `None`:
+    /// those routes do not exist.
+    pub admin_token: Option<String>,
     /// The state file; `None`: in memory (lost at exit).
     pub state: Option<PathBuf>,
     /// The tag deployed before the first update, recorded for every image
@@ -54,9 +57,29 @@ impl Config {
             policy,
             allowed_origins: Vec::new(),
             applier,
+            admin_token: None,
             state: None,
             current_tag: None,
             poll_interval: Duration::from_secs(2),
         }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("secrets", &self.secrets)
+            .field("route", &self.route)
+            .field("body_limit", &self.body_limit)
+            .field("tolerance", &self.tolerance)
+            .field("images", &self.images)
+            .field("policy", &self.policy)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("applier", &self.applier)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("state", &self.state)
+            .field("current_tag", &self.current_tag)
+            .field("poll_interval", &self.poll_interval)
+            .finish()
     }
 }

@@ -5,12 +5,14 @@
 //! - [`app`] builds the router (`POST /` callbacks, `OPTIONS /` the
 //!   CloudEvents validation handshake, `GET /healthz`) for tests without a
 //!   socket; [`serve`] runs it on a listener with the worker that applies
-//!   queued updates;
+//!   queued updates; with an admin token also `GET /status`,
+//!   `POST /hold`, `POST /release`;
 //! - [`store::Store`] keeps seen ids, the applied tag per image, the hold
 //!   flag and the history in SQLite, across restarts;
 //! - [`apply`] holds the four modes: `exec`, `kubectl`, `gitops`,
 //!   `kubernetes`.
 
+mod admin;
 pub mod apply;
 mod callback;
 mod command;
@@ -75,10 +77,11 @@ impl AppState {
 /// The deployer's routes. The worker is not started: tests drive it with
 /// [`run_pending`]; [`serve`] runs it.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .merge(callback::router(&state))
-        .merge(health::router())
-        .with_state(state)
+    let mut router = Router::new().merge(callback::router(&state)).merge(health::router());
+    if state.config.admin_token.is_some() {
+        router = router.merge(admin::router());
+    }
+    router.with_state(state)
 }
 
 /// A failure that stops the server.

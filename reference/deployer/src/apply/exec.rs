@@ -8,10 +8,6 @@ use tokio::process::Command;
 use super::{ApplyError, Update};
 use crate::command;
 
-/// Environment variables of the deployer's own configuration that hold
-/// secrets; a hook never sees them.
-const SECRET_VARIABLES: &[&str] = &["TAGCAST_SECRET", "TAGCAST_SECRET_FILE"];
-
 /// The exec mode.
 #[derive(Debug, Clone)]
 pub struct Exec {
@@ -39,8 +35,13 @@ impl Exec {
     pub(crate) async fn apply(&self, update: &Update) -> Result<String, ApplyError> {
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(&self.command);
-        for name in SECRET_VARIABLES {
-            cmd.env_remove(name);
+        // The deployer's own TAGCAST_* configuration (its secrets among
+        // them) is not the hook's business: it sees exactly the variables
+        // of the contract.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("TAGCAST_") {
+                cmd.env_remove(name);
+            }
         }
         cmd.envs(environment(update));
         let output = command::run_ok(cmd, "exec command", self.timeout).await?;
