@@ -1,11 +1,12 @@
 //! End-to-end tests of the `tagcast` binary, one module per role. One test
 //! binary keeps link time down.
 
-mod ci;
 mod broker;
+mod ci;
 mod conformance;
 mod contract;
 mod deployer;
 mod interop;
+mod registry;
 mod support;
 mod tag;
