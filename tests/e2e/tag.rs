@@ -282,12 +282,18 @@ fn vector_cases(name: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Every tag vector through `tagcast tag check --format json`: validity and,
-/// for valid tags, the parse the vector expects. (A NUL byte cannot be a
-/// command-line argument; those cases go through standard input.)
+/// Every tag vector against the three readers of the grammar at once: the
+/// parser (`Tag::parse`), the JSON Schema (`schemas/tag.schema.json`, as
+/// checked in) and the CLI (`tagcast tag check --format json`: validity
+/// and, for valid tags, the parse the vector expects). Every failure is
+/// listed. (A NUL byte cannot be a command-line argument; those cases go
+/// through standard input.)
 #[test]
-fn tag_vectors_hold_for_the_cli() {
+fn tag_vectors_hold_for_parser_schema_and_cli() {
     let cases = vector_cases("tags.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(path("schemas/tag.schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("tag.schema.json compiles");
     let (args, piped): (Vec<&Value>, Vec<&Value>) =
         cases.iter().partition(|c| !c["input"].as_str().unwrap().contains('\0'));
     let mut command = vec!["tag", "check", "--format", "json", "--"];
@@ -305,6 +311,13 @@ fn tag_vectors_hold_for_the_cli() {
     let mut failures = Vec::new();
     for (case, record) in args.iter().chain(&piped).zip(&records) {
         let input = &case["input"];
+        let valid = case["valid"].as_bool().unwrap();
+        if tagcast_spec::Tag::parse(input.as_str().unwrap()).is_ok() != valid {
+            failures.push(format!("{input}: the parser disagrees with the vector"));
+        }
+        if validator.is_valid(input) != valid {
+            failures.push(format!("{input}: the schema disagrees with the vector"));
+        }
         if &record["tag"] != input || record["valid"] != case["valid"] {
             failures.push(format!("{input}: CLI says {record}"));
             continue;
@@ -325,7 +338,7 @@ fn tag_vectors_hold_for_the_cli() {
     assert_eq!(records.len(), cases.len(), "one record per input");
     assert!(
         failures.is_empty(),
-        "{} CLI vector failures:\n{}",
+        "{} vector failures:\n{}",
         failures.len(),
         failures.join("\n")
     );
