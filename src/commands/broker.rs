@@ -75,6 +75,12 @@ pub struct BrokerArgs {
     /// How long shutdown waits for in-flight callbacks [default: 30s].
     #[arg(long, env = "TAGCAST_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
     shutdown_timeout: Option<String>,
+    /// Re-check tag -> digest against the registry API before delivering [default: true].
+    #[arg(long, env = "TAGCAST_VERIFY_DIGESTS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    verify_digests: Option<bool>,
+    /// How long the registry may disagree before a pushed tag is dropped [default: 60s].
+    #[arg(long, env = "TAGCAST_VERIFY_GRACE", value_name = "DURATION")]
+    verify_grace: Option<String>,
 }
 
 impl BrokerArgs {
@@ -93,6 +99,8 @@ impl BrokerArgs {
             delivery_concurrency: self.delivery_concurrency,
             poll_interval: self.poll_interval.clone(),
             shutdown_timeout: self.shutdown_timeout.clone(),
+            verify_digests: self.verify_digests,
+            verify_grace: self.verify_grace.clone(),
         }
     }
 }

@@ -51,6 +51,10 @@ pub struct Settings {
     pub poll_interval: Option<String>,
     /// `shutdown-timeout`: how long shutdown waits for in-flight work.
     pub shutdown_timeout: Option<String>,
+    /// `verify-digests`: re-check tag -> digest against the registry API before delivering.
+    pub verify_digests: Option<bool>,
+    /// `verify-grace`: how long a tag may disagree with the registry before its event is dropped.
+    pub verify_grace: Option<String>,
 }
 
 impl Settings {
@@ -88,6 +92,8 @@ impl Settings {
             delivery_concurrency: self.delivery_concurrency.or(lower.delivery_concurrency),
             poll_interval: self.poll_interval.or(lower.poll_interval),
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
+            verify_digests: self.verify_digests.or(lower.verify_digests),
+            verify_grace: self.verify_grace.or(lower.verify_grace),
         }
     }
 }
@@ -130,6 +136,11 @@ pub struct Config {
     pub poll_interval: Duration,
     /// How long shutdown waits for in-flight work.
     pub shutdown_timeout: Duration,
+    /// Whether tag -> digest is re-checked against the registry API.
+    pub verify_digests: bool,
+    /// How long a disagreeing registry is asked again before the event is
+    /// dropped (a registry may notify before it links the tag).
+    pub verify_grace: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -149,6 +160,8 @@ impl std::fmt::Debug for Config {
             .field("delivery_concurrency", &self.delivery_concurrency)
             .field("poll_interval", &self.poll_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("verify_digests", &self.verify_digests)
+            .field("verify_grace", &self.verify_grace)
             .finish()
     }
 }
@@ -256,6 +269,8 @@ impl Config {
             delivery_concurrency,
             poll_interval: duration("poll-interval", settings.poll_interval, Duration::from_secs(1))?,
             shutdown_timeout: duration("shutdown-timeout", settings.shutdown_timeout, Duration::from_secs(30))?,
+            verify_digests: settings.verify_digests.unwrap_or(true),
+            verify_grace: duration("verify-grace", settings.verify_grace, Duration::from_secs(60))?,
         })
     }
 

@@ -18,6 +18,7 @@ pub mod matching;
 pub mod metrics;
 pub mod ssrf;
 pub mod store;
+pub mod verify;
 
 use std::future::Future;
 use std::sync::Arc;

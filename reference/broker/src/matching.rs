@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::AppState;
 use crate::store::{InboundEvent, NewDelivery, StoreResult, Subscriber, new_id, now_ms};
+use crate::verify;
 
 /// The CloudEvents `source` of this broker's callbacks: its registry base URL.
 pub fn event_source(public_url: &str) -> String {
@@ -20,11 +21,12 @@ pub fn event_source(public_url: &str) -> String {
 
 /// Runs until `shutdown` turns true.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let registry = verify::client();
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let matched = match match_pending(&state).await {
+        let matched = match match_pending(&state, &registry).await {
             Ok(n) => n,
             Err(err) => {
                 tracing::error!(error = %err, "matching inbound events failed");
@@ -48,13 +50,38 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 /// # Errors
 ///
 /// The store's error.
-pub async fn match_pending(state: &AppState) -> StoreResult<usize> {
+pub async fn match_pending(state: &AppState, registry: &reqwest::Client) -> StoreResult<usize> {
     let now = now_ms();
-    let lease = i64::try_from(Duration::from_secs(60).as_millis()).unwrap_or(i64::MAX);
+    let lease = millis(Duration::from_secs(60));
     let events = state.store.claim_inbound(now, now + lease, 50).await?;
+    let mut handled = 0;
     for event in &events {
+        if state.config.verify_digests {
+            if let verify::Check::Mismatch(reason) = recheck(state, registry, event).await? {
+                let grace = millis(state.config.verify_grace);
+                if now_ms() - event.received_at < grace {
+                    // The registry may notify before it links the tag: ask again later.
+                    let retry = millis(state.config.verify_grace / 4).clamp(50, 5_000);
+                    tracing::info!(event = %event.id, %reason, "the registry disagrees; asking again");
+                    state.store.defer_inbound(&event.id, now_ms() + retry).await?;
+                } else {
+                    tracing::warn!(event = %event.id, %reason, "event dropped: the registry disagrees");
+                    let reason = format!("dropped: {reason}");
+                    state
+                        .store
+                        .complete_inbound(&event.id, Vec::new(), now_ms(), Some(&reason))
+                        .await?;
+                    handled += 1;
+                }
+                continue;
+            }
+        }
+        handled += 1;
         let deliveries = deliveries_for(state, event).await?;
-        let added = state.store.complete_inbound(&event.id, deliveries, now_ms()).await?;
+        let added = state
+            .store
+            .complete_inbound(&event.id, deliveries, now_ms(), None)
+            .await?;
         tracing::info!(
             event = %event.id,
             image = event.repository.as_deref().unwrap_or_default(),
@@ -63,7 +90,28 @@ pub async fn match_pending(state: &AppState) -> StoreResult<usize> {
             "event matched"
         );
     }
-    Ok(events.len())
+    Ok(handled)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Asks the event's registry where the tag points now.
+async fn recheck(state: &AppState, client: &reqwest::Client, event: &InboundEvent) -> StoreResult<verify::Check> {
+    let (Some(repository), Some(tag), Some(digest)) = (&event.repository, &event.tag, &event.digest) else {
+        return Ok(verify::Check::Unverifiable("incomplete event".into()));
+    };
+    let Ok(repository) = Repository::parse(repository) else {
+        return Ok(verify::Check::Unverifiable("invalid repository".into()));
+    };
+    let source = state.store.find_hook_source(&event.kind, &event.registry).await?;
+    let base = verify::api_base(&event.registry, source.as_ref().and_then(|s| s.api_url.as_deref()));
+    let check = verify::check(client, &base, repository.path(), tag, digest).await;
+    if let verify::Check::Unverifiable(why) = &check {
+        tracing::debug!(event = %event.id, %why, "tag -> digest not re-checked");
+    }
+    Ok(check)
 }
 
 async fn deliveries_for(state: &AppState, event: &InboundEvent) -> StoreResult<Vec<NewDelivery>> {

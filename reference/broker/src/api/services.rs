@@ -294,21 +294,24 @@ fn sources(subscription: &Value) -> Vec<(RegistryKind, String)> {
 }
 
 /// The hooks of a subscription, creating their sources on first use.
-/// `reveal` shows generic hooks' secrets that this call created.
-async fn hooks(state: &AppState, subscription: &Value, reveal: bool) -> Result<Vec<Hook>, ApiError> {
+/// `write` is true for the answer to a write: it shows generic hooks'
+/// secrets that this call created and records `registry.url` as the
+/// sources' API base URL.
+async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Vec<Hook>, ApiError> {
+    let api_url = subscription["registry"]["url"].as_str().filter(|_| write);
     let mut out = Vec::new();
     for (kind, registry) in sources(subscription) {
         let proposed = (kind == RegistryKind::Generic).then(|| Secret::generate(rand::rng().random()).expose());
         let source = state
             .store
-            .hook_source(kind.as_str(), &registry, proposed.as_deref())
+            .hook_source(kind.as_str(), &registry, proposed.as_deref(), api_url)
             .await?;
         let created_secret = proposed.filter(|p| source.secret.as_deref() == Some(p.as_str()));
         out.push(Hook {
             kind,
             registry,
             url: format!("{}/hooks/{}/{}", state.config.public_url, kind.as_str(), source.token),
-            secret: created_secret.filter(|_| reveal).and_then(|s| Secret::parse(&s).ok()),
+            secret: created_secret.filter(|_| write).and_then(|s| Secret::parse(&s).ok()),
         });
     }
     Ok(out)

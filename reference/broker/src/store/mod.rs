@@ -95,6 +95,8 @@ pub struct HookSource {
     pub registry: String,
     /// The secret the registry signs with, for kinds that sign (`generic`).
     pub secret: Option<String>,
+    /// The registry's API base URL (`subscription.registry.url`), when not `https://<registry>`.
+    pub api_url: Option<String>,
 }
 
 /// What became of one event of an inbound hook.
@@ -393,13 +395,18 @@ pub trait Store: Send + Sync + 'static {
     fn services(&self) -> StoreFuture<'_, Vec<StoredService>>;
 
     /// The hook source of a kind at a registry, created with a fresh token
-    /// (and `secret`, if given) the first time.
+    /// (and `secret`, if given) the first time; `api_url`, if given, is
+    /// stored as the registry's API base URL.
     fn hook_source<'a>(
         &'a self,
         kind: &'a str,
         registry: &'a str,
         secret: Option<&'a str>,
+        api_url: Option<&'a str>,
     ) -> StoreFuture<'a, HookSource>;
+
+    /// The hook source of a kind at a registry, if there is one.
+    fn find_hook_source<'a>(&'a self, kind: &'a str, registry: &'a str) -> StoreFuture<'a, Option<HookSource>>;
 
     /// The hook source of a path token.
     fn hook_source_by_token<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<HookSource>>;
@@ -418,13 +425,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Puts the deliveries of an event in the outbox and marks it matched,
     /// in one transaction; a delivery for an (event, subscriber) that exists
-    /// is not added twice. Returns how many were added.
+    /// is not added twice. With `dropped`, the event is recorded as ignored
+    /// for that reason instead. Returns how many deliveries were added.
     fn complete_inbound<'a>(
         &'a self,
         event_id: &'a str,
         deliveries: Vec<NewDelivery>,
         now: Millis,
+        dropped: Option<&'a str>,
     ) -> StoreFuture<'a, u64>;
+
+    /// Leaves a claimed event unmatched until `until`, when it is claimed again.
+    fn defer_inbound<'a>(&'a self, event_id: &'a str, until: Millis) -> StoreFuture<'a, ()>;
 
     /// Claims due deliveries for a worker until `lease_until`; replicas
     /// never claim the same delivery at once.

@@ -37,9 +37,16 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        migrator(include_str!("../../migrations/postgres/0001_initial.sql"))
-            .run(&pool)
-            .await?;
+        migrator(&[
+            (1, "initial", include_str!("../../migrations/postgres/0001_initial.sql")),
+            (
+                2,
+                "registry api",
+                include_str!("../../migrations/postgres/0002_registry_api.sql"),
+            ),
+        ])
+        .run(&pool)
+        .await?;
         Ok(Self { pool })
     }
 }

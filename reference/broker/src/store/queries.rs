@@ -39,6 +39,7 @@ macro_rules! impl_store {
                 kind: row.try_get("kind")?,
                 registry: row.try_get("registry")?,
                 secret: row.try_get("secret")?,
+                api_url: row.try_get("api_url")?,
             })
         }
 
@@ -402,33 +403,52 @@ macro_rules! impl_store {
                 kind: &'a str,
                 registry: &'a str,
                 secret: Option<&'a str>,
+                api_url: Option<&'a str>,
             ) -> StoreFuture<'a, HookSource> {
                 Box::pin(async move {
                     sqlx::query(
-                        "INSERT INTO hook_sources (token, kind, registry, secret, created_at) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, registry) DO NOTHING",
+                        "INSERT INTO hook_sources (token, kind, registry, secret, api_url, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, registry) DO NOTHING",
                     )
                     .bind(random_token())
                     .bind(kind)
                     .bind(registry)
                     .bind(secret)
+                    .bind(api_url)
                     .bind(now_ms())
                     .execute(&self.pool)
                     .await?;
+                    if let Some(api_url) = api_url {
+                        sqlx::query("UPDATE hook_sources SET api_url = $3 WHERE kind = $1 AND registry = $2")
+                            .bind(kind)
+                            .bind(registry)
+                            .bind(api_url)
+                            .execute(&self.pool)
+                            .await?;
+                    }
+                    self.find_hook_source(kind, registry)
+                        .await?
+                        .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
+                })
+            }
+
+            fn find_hook_source<'a>(&'a self, kind: &'a str, registry: &'a str) -> StoreFuture<'a, Option<HookSource>> {
+                Box::pin(async move {
                     let row = sqlx::query(
-                        "SELECT token, kind, registry, secret FROM hook_sources WHERE kind = $1 AND registry = $2",
+                        "SELECT token, kind, registry, secret, api_url FROM hook_sources \
+                         WHERE kind = $1 AND registry = $2",
                     )
                     .bind(kind)
                     .bind(registry)
-                    .fetch_one(&self.pool)
+                    .fetch_optional(&self.pool)
                     .await?;
-                    hook_source_from(&row)
+                    row.as_ref().map(hook_source_from).transpose()
                 })
             }
 
             fn hook_source_by_token<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<HookSource>> {
                 Box::pin(async move {
-                    let row = sqlx::query("SELECT token, kind, registry, secret FROM hook_sources WHERE token = $1")
+                    let row = sqlx::query("SELECT token, kind, registry, secret, api_url FROM hook_sources WHERE token = $1")
                         .bind(token)
                         .fetch_optional(&self.pool)
                         .await?;
@@ -511,6 +531,7 @@ macro_rules! impl_store {
                 event_id: &'a str,
                 deliveries: Vec<NewDelivery>,
                 now: Millis,
+                dropped: Option<&'a str>,
             ) -> StoreFuture<'a, u64> {
                 Box::pin(async move {
                     let mut tx = self.pool.begin().await?;
@@ -542,8 +563,31 @@ macro_rules! impl_store {
                     .bind(added as i64)
                     .execute(&mut *tx)
                     .await?;
+                    if let Some(reason) = dropped {
+                        // Dropped after acceptance: no longer a duplicate key,
+                        // so a genuine re-send is processed again.
+                        sqlx::query(
+                            "UPDATE inbound_events SET status = 'ignored', reason = $2, source_key = NULL, \
+                             dedup_key = NULL WHERE id = $1",
+                        )
+                        .bind(event_id)
+                        .bind(reason)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                     tx.commit().await?;
                     Ok(added)
+                })
+            }
+
+            fn defer_inbound<'a>(&'a self, event_id: &'a str, until: Millis) -> StoreFuture<'a, ()> {
+                Box::pin(async move {
+                    sqlx::query("UPDATE inbound_events SET claimed_until = $2 WHERE id = $1")
+                        .bind(event_id)
+                        .bind(until)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
                 })
             }
 
@@ -875,16 +919,23 @@ macro_rules! impl_store {
 pub(crate) use impl_store;
 
 /// The embedded migrations of one backend.
-pub(crate) fn migrator(sql: &'static str) -> sqlx::migrate::Migrator {
+pub(crate) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
     use std::borrow::Cow;
     sqlx::migrate::Migrator {
-        migrations: Cow::Owned(vec![sqlx::migrate::Migration::new(
-            1,
-            Cow::Borrowed("initial"),
-            sqlx::migrate::MigrationType::Simple,
-            Cow::Borrowed(sql),
-            false,
-        )]),
+        migrations: Cow::Owned(
+            migrations
+                .iter()
+                .map(|(version, description, sql)| {
+                    sqlx::migrate::Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        sqlx::migrate::MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect(),
+        ),
         ignore_missing: false,
         locking: true,
         no_tx: false,

@@ -8,3 +8,4 @@ mod delivery;
 mod hooks;
 mod replicas;
 mod store;
+mod verify;

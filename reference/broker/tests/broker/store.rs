@@ -76,17 +76,17 @@ async fn services_round_trip(store: Arc<dyn Store>) {
 
 async fn hook_sources_are_shared(store: Arc<dyn Store>) {
     let a = store
-        .hook_source("distribution", "registry.example.org", None)
+        .hook_source("distribution", "registry.example.org", None, None)
         .await
         .unwrap();
     let b = store
-        .hook_source("distribution", "registry.example.org", None)
+        .hook_source("distribution", "registry.example.org", None, None)
         .await
         .unwrap();
     assert_eq!(a, b, "one token per (kind, registry)");
     assert!(a.token.len() >= 22, "at least 128 bits: {}", a.token);
     let c = store
-        .hook_source("distribution", "other.example.org", None)
+        .hook_source("distribution", "other.example.org", None, None)
         .await
         .unwrap();
     assert_ne!(a.token, c.token);
@@ -167,14 +167,14 @@ async fn outbox_claims_once_and_retries(store: Arc<dyn Store>) {
     };
     assert_eq!(
         store
-            .complete_inbound(&claimed[0].id, vec![delivery.clone()], now)
+            .complete_inbound(&claimed[0].id, vec![delivery.clone()], now, None)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
         store
-            .complete_inbound(&claimed[0].id, vec![delivery.clone()], now)
+            .complete_inbound(&claimed[0].id, vec![delivery.clone()], now, None)
             .await
             .unwrap(),
         0
@@ -294,7 +294,10 @@ async fn gone_disables_and_claims_release(store: Arc<dyn Store>) {
         digest: DIGEST_A.into(),
         payload: "{}".into(),
     };
-    store.complete_inbound(&out[0].0, vec![delivery], now).await.unwrap();
+    store
+        .complete_inbound(&out[0].0, vec![delivery], now, None)
+        .await
+        .unwrap();
     assert_eq!(
         store.claim_deliveries("w1", now, now + 60_000, 10).await.unwrap().len(),
         1

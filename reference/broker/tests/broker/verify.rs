@@ -1,0 +1,159 @@
+//! Re-checking tag -> digest against the registry API before delivering
+//! (API-15): the registry is a wiremock server, named by `registry.url`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::broker::{Broker, TOKEN};
+use crate::support::distribution::{MEDIA_TYPE_V1, digest, envelope, manifest_push};
+use crate::support::receiver::Receiver;
+use crate::support::sqlite;
+
+const TAG: &str = "1.1.0-production-201108-195630";
+const MANIFEST_PATH: &str = "/v2/team/app/manifests/1.1.0-production-201108-195630";
+
+async fn setup(registry: &MockServer) -> (Broker, Receiver, String) {
+    let broker = Broker::start(sqlite().await, |c| {
+        c.verify_digests = true;
+        c.verify_grace = Duration::from_millis(600);
+    })
+    .await;
+    let receiver = Receiver::start(&[]).await;
+    let body = json!({
+        "id": "svc",
+        "name": "WES",
+        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
+        "organization": {"name": "Example", "url": "https://example.org"},
+        "version": "1.0.0",
+        "url": "https://wes.example.org/ga4gh/wes/v1",
+        "subscription": {
+            "images": ["registry.example.org:5000/team/app"],
+            "stage": "production",
+            "callbackUrl": receiver.url,
+            "registry": {"kind": "distribution", "url": registry.uri()}
+        }
+    });
+    let created: Value = broker
+        .client
+        .post(broker.api("/services"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hook = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
+    (broker, receiver, hook)
+}
+
+async fn push(broker: &Broker, hook: &str) {
+    let body = envelope(vec![manifest_push("ev-1", "team/app", Some(TAG), 1)]);
+    let r = broker
+        .client
+        .post(hook)
+        .header("content-type", MEDIA_TYPE_V1)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}
+
+async fn events(broker: &Broker) -> Vec<Value> {
+    broker
+        .client
+        .get(format!("{}/hooks/events", broker.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_confirmed_digest_is_delivered() {
+    let registry = MockServer::start().await;
+    Mock::given(method("HEAD"))
+        .and(path(MANIFEST_PATH))
+        .respond_with(ResponseTemplate::new(200).insert_header("docker-content-digest", digest(1).as_str()))
+        .expect(1..)
+        .mount(&registry)
+        .await;
+    let (broker, receiver, hook) = setup(&registry).await;
+    push(&broker, &hook).await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].json()["data"]["digest"], digest(1));
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn a_tag_the_registry_moved_is_dropped() {
+    let registry = MockServer::start().await;
+    Mock::given(method("HEAD"))
+        .and(path(MANIFEST_PATH))
+        .respond_with(ResponseTemplate::new(200).insert_header("docker-content-digest", digest(2).as_str()))
+        .mount(&registry)
+        .await;
+    let (broker, receiver, hook) = setup(&registry).await;
+    push(&broker, &hook).await;
+    // Past the grace period the event is dropped, with the reason logged.
+    let mut dropped = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let log = events(&broker).await;
+        if let Some(reason) = log[0]["reason"].as_str() {
+            dropped = Some(reason.to_owned());
+            break;
+        }
+    }
+    let reason = dropped.expect("the event is dropped");
+    assert!(reason.starts_with("dropped: the registry says team/app:"), "{reason}");
+    assert!(reason.contains(&digest(2)), "{reason}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.received().is_empty(), "a moved tag is not delivered");
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn a_registry_that_links_the_tag_late_is_asked_again() {
+    let registry = MockServer::start().await;
+    // Distribution may notify before the tag link is written: 404 first.
+    Mock::given(method("HEAD"))
+        .and(path(MANIFEST_PATH))
+        .respond_with(ResponseTemplate::new(404))
+        .up_to_n_times(1)
+        .mount(&registry)
+        .await;
+    Mock::given(method("HEAD"))
+        .and(path(MANIFEST_PATH))
+        .respond_with(ResponseTemplate::new(200).insert_header("docker-content-digest", digest(1).as_str()))
+        .mount(&registry)
+        .await;
+    let (broker, receiver, hook) = setup(&registry).await;
+    push(&broker, &hook).await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].json()["data"]["tag"], TAG);
+    let asked = registry.received_requests().await.unwrap().len();
+    assert!(asked >= 2, "asked again after the 404: {asked}");
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_registry_does_not_block_delivery() {
+    let registry = MockServer::start().await;
+    Mock::given(method("HEAD"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&registry)
+        .await;
+    let (broker, receiver, hook) = setup(&registry).await;
+    push(&broker, &hook).await;
+    receiver.wait_for(1).await;
+    broker.stop().await;
+}
