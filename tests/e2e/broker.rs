@@ -207,6 +207,16 @@ impl Broker {
     }
 
     fn start_on(port: u16, database_url: &str, extra: &[&str]) -> Self {
+        Self::start_logging(port, database_url, extra, None)
+    }
+
+    /// Like [`Broker::start_on`], with standard error (the logs) in `log`
+    /// and `TAGCAST_LOG=debug`.
+    fn start_logging(port: u16, database_url: &str, extra: &[&str], log: Option<&Path>) -> Self {
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::null(),
+        };
         let url = format!("http://127.0.0.1:{port}");
         let listen = format!("127.0.0.1:{port}");
         let child = tagcast()
@@ -222,9 +232,10 @@ impl Broker {
             .args(["--allow-private-callbacks", "--poll-interval", "50ms"])
             .args(extra)
             .env_remove("TAGCAST_ADMIN_TOKEN")
+            .env("TAGCAST_LOG", if log.is_some() { "debug" } else { "info" })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("tagcast broker starts");
         let broker = Broker { child, url };
@@ -643,6 +654,49 @@ fn sigterm_finishes_the_callback_in_flight_and_loses_nothing() {
     let status = request("GET", &restarted.api("/services/wes/subscription/status"), &[], "").json();
     assert_eq!(status["deliveries"]["delivered"], 1, "{status}");
     assert_eq!(status["images"][0]["deliveredTag"], "1.1.0-production-201108-195630");
+}
+
+#[test]
+fn json_logs_never_show_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("broker.log");
+    let broker = Broker::start_logging(
+        free_port(),
+        "sqlite::memory:",
+        &["--admin-token", TOKEN, "--log-format", "json"],
+        Some(&log),
+    );
+    let receiver = Receiver::start(&[500, 200]);
+    let image = format!("{REGISTRY}/team/cwl-wes");
+    let (hook, secret) = broker.subscribe(TOKEN, "wes", std::slice::from_ref(&image), "production", &receiver.url);
+    assert_eq!(
+        notify(
+            &hook,
+            &pushed("ev-1", "team/cwl-wes", "1.1.0-production-201108-195630", 1)
+        )
+        .status,
+        202
+    );
+    receiver.wait_for(2);
+    broker.settle();
+    drop(broker);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() > 5, "debug logs were written: {text}");
+    for line in &lines {
+        let entry: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(entry.get("level").is_some() && entry.get("fields").is_some(), "{line}");
+    }
+    assert!(text.contains("callback attempt"), "delivery attempts are logged");
+    let token = hook.rsplit('/').next().unwrap();
+    for (what, value) in [
+        ("the admin token", TOKEN.to_owned()),
+        ("the subscription secret", secret.expose()),
+        ("the hook token", token.to_owned()),
+    ] {
+        assert!(!text.contains(&value), "{what} appears in the logs");
+    }
 }
 
 fn assert_exists(dir: &Path) {
