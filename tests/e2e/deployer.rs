@@ -693,3 +693,29 @@ fn example_manifests_only_use_variables_the_deployer_reads() {
         }
     }
 }
+
+#[test]
+fn secret_file_adds_rotation_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let next = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let file = dir.path().join("secrets");
+    std::fs::write(&file, format!("\n{next}\n")).unwrap();
+    let deployer = Deployer::start(
+        dir.path(),
+        &[
+            "--secret-file",
+            file.to_str().unwrap(),
+            "--apply",
+            "exec",
+            "--command",
+            &hook(&runs),
+        ],
+    );
+    let (status, body) = deployer.post("evt_1", &event("evt_1", V1), next, now());
+    assert_eq!(status, 202, "signed with the file's secret: {body}");
+    let (status, _) = deployer.post("evt_2", &event("evt_2", V2), SECRET, now());
+    assert_eq!(status, 202, "and still with --secret");
+    wait_for("both upgrades", || hook_runs(&runs).len() == 2);
+    deployer.stop();
+}
