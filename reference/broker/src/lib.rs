@@ -145,6 +145,8 @@ pub fn app(state: AppState) -> Router {
         .merge(api::hooks::router(limit))
         .merge(api::deliveries::events_router())
         .merge(api::ops::router())
+        .fallback(api::fallback)
+        .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }

@@ -2,6 +2,7 @@
 //! (`spec/service-api.md` API-10 to API-12), and the inbound event log.
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -169,9 +170,10 @@ async fn list_deliveries(
     State(state): State<AppState>,
     Path(service_id): Path<String>,
     headers: HeaderMap,
-    Query(query): Query<DeliveryQuery>,
+    query: Result<Query<DeliveryQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
+    let Query(query) = query.map_err(super::query_rejection)?;
     state
         .store
         .service(&service_id)
@@ -260,9 +262,10 @@ async fn redeliver(
 async fn list_events(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<Limit>,
+    query: Result<Query<Limit>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
+    let Query(query) = query.map_err(super::query_rejection)?;
     let events = state.store.inbound_events(limit(&query)).await?;
     let out: Vec<_> = events
         .iter()

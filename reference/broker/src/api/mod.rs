@@ -98,3 +98,27 @@ pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErr
         )),
     }
 }
+
+/// A body that could not be read: 413 over the limit, else 400.
+pub fn body_rejection(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(ErrorCode::PayloadTooLarge, "the body exceeds the broker's limit")
+    } else {
+        ApiError::new(ErrorCode::InvalidRequest, rejection.body_text())
+    }
+}
+
+/// A query string that does not parse: 400.
+pub fn query_rejection(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::new(ErrorCode::InvalidRequest, rejection.body_text())
+}
+
+/// Unknown paths answer the error body too (API-13).
+pub async fn fallback() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such resource")
+}
+
+/// Known paths with another method answer the error body too (API-13).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "this resource does not take this method")
+}

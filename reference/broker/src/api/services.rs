@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -84,9 +85,14 @@ async fn get_service(State(state): State<AppState>, Path(service_id): Path<Strin
     Ok(axum::Json(render(&state, &stored).await?).into_response())
 }
 
-async fn create_service(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn create_service(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     check_content_type(&headers)?;
+    let body = body.map_err(super::body_rejection)?;
     let mut value = parse_json(&body)?;
     if value.get("id").is_none() {
         value["id"] = Value::String(new_id());
@@ -108,10 +114,11 @@ async fn replace_service(
     State(state): State<AppState>,
     Path(service_id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     check_content_type(&headers)?;
+    let body = body.map_err(super::body_rejection)?;
     let mut value = parse_json(&body)?;
     match value.get("id") {
         None => value["id"] = Value::String(service_id.clone()),
