@@ -23,6 +23,7 @@ mod checks;
 mod config;
 mod contract;
 mod exchange;
+mod oci;
 mod outcome;
 pub mod peers;
 mod receiver;
@@ -35,8 +36,10 @@ pub use check::{Check, CheckResult, Evidence, Verdict};
 pub use checks::broker::BrokerTarget;
 pub use checks::catalogue;
 pub use checks::cd::CdTarget;
+pub use checks::registry::RegistryTarget;
 pub use checks::tags::{ApiExpectation, TagsTarget};
 pub use config::{Config, DurationError, parse_duration};
+pub use oci::RegistryAuth;
 pub use outcome::{Level, Outcome};
 pub use report::{Format, Report, Summary};
 pub use url::Url;
@@ -46,6 +49,8 @@ pub use url::Url;
 pub enum Target {
     /// CI outputs: tag lists, `docker buildx` metadata files, OCI layouts.
     Tags(TagsTarget),
+    /// A live OCI registry.
+    Registry(RegistryTarget),
     /// A live broker, end to end.
     Broker(BrokerTarget),
     /// A live CD endpoint.
@@ -57,6 +62,7 @@ impl Target {
     pub fn name(&self) -> &'static str {
         match self {
             Target::Tags(_) => "tags",
+            Target::Registry(_) => "registry",
             Target::Broker(_) => "broker",
             Target::Cd(_) => "cd",
         }
@@ -72,6 +78,7 @@ pub async fn run(target: &Target, config: &Config) -> Report {
     let mut suite = suite::Suite::new(config);
     let subject = match target {
         Target::Tags(t) => checks::tags::run(t, &mut suite).await,
+        Target::Registry(t) => checks::registry::run(t, &mut suite).await,
         Target::Broker(t) => checks::broker::run(t, &mut suite).await,
         Target::Cd(t) => checks::cd::run(t, &mut suite).await,
     };

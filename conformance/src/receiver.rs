@@ -45,12 +45,27 @@ struct Inboxes {
     received: HashMap<String, Vec<Received>>,
 }
 
-/// The receiver: `POST /{inbox}` is recorded in that inbox.
-#[derive(Clone)]
+/// The receiver: `POST /{inbox}` is recorded in that inbox. Dropping it
+/// stops the server and frees its port.
 pub(crate) struct Receiver {
+    shared: Shared,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// What the server and the runner share.
+#[derive(Clone)]
+pub(crate) struct Shared {
     inboxes: Arc<Mutex<Inboxes>>,
     arrived: Arc<Notify>,
     base: String,
+}
+
+impl std::ops::Deref for Receiver {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 impl Receiver {
@@ -61,7 +76,7 @@ impl Receiver {
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let receiver = Self {
+        let shared = Shared {
             inboxes: Arc::default(),
             arrived: Arc::default(),
             base: public_base.map_or_else(|| format!("http://{addr}"), |b| b.trim_end_matches('/').to_owned()),
@@ -69,13 +84,20 @@ impl Receiver {
         let app = Router::new()
             .route("/{inbox}", post(receive))
             .layer(DefaultBodyLimit::max(4 << 20))
-            .with_state(receiver.clone());
+            .with_state(shared.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
         });
-        Ok(receiver)
+        Ok(Self { shared, _stop: stop })
     }
+}
 
+impl Shared {
     /// The receiver's base URL, as the peer reaches it.
     pub(crate) fn base(&self) -> &str {
         &self.base
@@ -118,7 +140,7 @@ impl Receiver {
 }
 
 async fn receive(
-    State(receiver): State<Receiver>,
+    State(receiver): State<Shared>,
     Path(inbox): Path<String>,
     headers: HeaderMap,
     body: Bytes,

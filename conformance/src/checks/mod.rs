@@ -2,6 +2,7 @@
 
 pub mod broker;
 pub mod cd;
+pub mod registry;
 pub mod tags;
 
 use crate::check::Check;
@@ -13,6 +14,7 @@ pub fn catalogue() -> Vec<&'static Check> {
         .iter()
         .chain(cd::CHECKS)
         .chain(broker::CHECKS)
+        .chain(registry::CHECKS)
         .copied()
         .collect()
 }

@@ -8,6 +8,7 @@
 
 pub mod broker;
 pub mod cd;
+pub mod registry;
 
 use std::net::SocketAddr;
 

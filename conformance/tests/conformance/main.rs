@@ -5,5 +5,6 @@
 mod broker;
 mod cd;
 mod framework;
+mod registry;
 mod tags;
 mod vectors;
