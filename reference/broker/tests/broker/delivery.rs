@@ -21,7 +21,11 @@ struct Setup {
 }
 
 async fn setup(script: &[u16], stage: &str) -> Setup {
-    let broker = Broker::start(sqlite().await, |_| {}).await;
+    setup_with(script, stage, |_| {}).await
+}
+
+async fn setup_with(script: &[u16], stage: &str, tweak: impl FnOnce(&mut tagcast_broker::Config)) -> Setup {
+    let broker = Broker::start(sqlite().await, tweak).await;
     let receiver = Receiver::start(script).await;
     let created = broker.subscribe("svc", &[REPO], stage, &receiver.url).await;
     Setup {
@@ -325,12 +329,20 @@ async fn permanent_failures_dead_letters_and_gone() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let s = setup(&[429], "production").await;
-    // The receiver cannot set headers per answer; the unit tests cover the
-    // header's parsing, this checks that 429 is retried rather than permanent.
+    // The schedule says 100 ms; the receiver's 429 says Retry-After: 1
+    // (honoured up to the schedule's longest delay, here 5 s).
+    let s = setup_with(&[429], "production", |c| {
+        c.retry_schedule = vec![Duration::from_millis(100), Duration::from_secs(5)];
+    })
+    .await;
     push(&s, "ev-1", "1.1.0-production-201108-195630", 1).await;
     let got = s.receiver.wait_for(2).await;
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+    let gap = got[1].at - got[0].at;
+    assert!(
+        gap >= Duration::from_millis(900),
+        "the retry waited {gap:?}, not Retry-After"
+    );
     s.broker.stop().await;
 }
 

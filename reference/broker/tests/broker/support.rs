@@ -91,6 +91,7 @@ pub mod receiver {
     pub struct Received {
         pub headers: HeaderMap,
         pub body: Bytes,
+        pub at: std::time::Instant,
     }
 
     impl Received {
@@ -149,11 +150,25 @@ pub mod receiver {
         }
     }
 
-    async fn receive(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    /// Answers the next scripted status; 429 and 503 come with `Retry-After: 1`.
+    async fn receive(
+        State(inner): State<Arc<Mutex<Inner>>>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse as _;
         let mut inner = inner.lock().unwrap();
-        inner.received.push(Received { headers, body });
-        let code = inner.script.pop_front().unwrap_or(200);
-        StatusCode::from_u16(code).unwrap()
+        inner.received.push(Received {
+            headers,
+            body,
+            at: std::time::Instant::now(),
+        });
+        let code = StatusCode::from_u16(inner.script.pop_front().unwrap_or(200)).unwrap();
+        if code == StatusCode::TOO_MANY_REQUESTS || code == StatusCode::SERVICE_UNAVAILABLE {
+            (code, [("retry-after", "1")]).into_response()
+        } else {
+            code.into_response()
+        }
     }
 }
 
