@@ -10,14 +10,16 @@
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
+use tagcast_spec::error_body::ErrorCode;
 
 use crate::AppState;
+use crate::error::ApiError;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -53,21 +55,16 @@ fn authorized(state: &AppState, headers: &HeaderMap, query_token: Option<&str>) 
 }
 
 fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        axum::Json(json!({ "error": "a valid admin token is required" })),
-    )
-        .into_response()
+    let mut response = ApiError::new(ErrorCode::Unauthorized, "a valid admin token is required").into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
 }
 
 fn store_failed(err: &crate::StoreError) -> Response {
     tracing::error!("admin: {err}");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        axum::Json(json!({ "error": "state store unavailable" })),
-    )
-        .into_response()
+    ApiError::new(ErrorCode::Internal, "state store unavailable").into_response()
 }
 
 async fn get_status(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<TokenQuery>) -> Response {

@@ -20,7 +20,10 @@ use tagcast_spec::event::{CONTENT_TYPE, CloudEvent};
 use tagcast_spec::webhook::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, VerifyError};
 use tagcast_spec::{ImagePublished, Tag};
 
+use tagcast_spec::error_body::ErrorCode;
+
 use crate::AppState;
+use crate::error::ApiError;
 use crate::store::{Outcome, entry};
 
 /// The handshake's request header (CloudEvents HTTP Web Hooks 1.0, §4).
@@ -36,27 +39,35 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(&state.config.route, post(receive_callback).options(validate_origin))
         .layer(DefaultBodyLimit::max(state.config.body_limit))
-        .layer(axum::middleware::map_response(close_after_unread_body))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            close_after_unread_body,
+        ))
 }
 
 /// A 413 is answered before the body is read, so the connection cannot
 /// carry another request; say so, or a client that pools connections
 /// sends its next request into a closing socket.
-async fn close_after_unread_body(mut response: Response) -> Response {
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+/// axum's own 413 has a text body; the contract wants the error body
+/// (API-13).
+async fn close_after_unread_body(State(state): State<AppState>, response: Response) -> Response {
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
     }
+    let mut response = ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("the body is larger than {} bytes", state.config.body_limit),
+    )
+    .requirement("CB-9")
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, axum::Json(body)).into_response()
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    answer(status, json!({ "error": message.into() }))
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -73,10 +84,12 @@ fn is_cloudevents_json(headers: &HeaderMap) -> bool {
 
 async fn receive_callback(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if !is_cloudevents_json(&headers) {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        return ApiError::new(
+            ErrorCode::UnsupportedMediaType,
             format!("content type must be {CONTENT_TYPE} (CB-1)"),
-        );
+        )
+        .requirement("CB-9")
+        .into_response();
     }
 
     let now = chrono::Utc::now().timestamp();
@@ -90,12 +103,15 @@ async fn receive_callback(State(state): State<AppState>, headers: HeaderMap, bod
         state.config.tolerance,
     ) {
         tracing::warn!(requirement = err.requirement(), "rejected callback: {err}");
+        let requirement = err.requirement();
         let message = match err {
             // Say which rule, but not how many secrets were tried.
             VerifyError::NoMatchingSignature { .. } => "invalid signature (CB-5)".to_owned(),
             other => other.to_string(),
         };
-        return error(StatusCode::UNAUTHORIZED, message);
+        return ApiError::new(ErrorCode::InvalidSignature, message)
+            .requirement(requirement)
+            .into_response();
     }
     let webhook_id = header_str(&headers, HEADER_ID).unwrap_or_default().trim().to_owned();
 
@@ -103,24 +119,29 @@ async fn receive_callback(State(state): State<AppState>, headers: HeaderMap, bod
         Ok(event) => event,
         Err(err) => {
             tracing::warn!(%webhook_id, "malformed callback: {err}");
-            return error(StatusCode::BAD_REQUEST, format!("malformed callback: {err}"));
+            return ApiError::new(ErrorCode::InvalidRequest, format!("malformed callback: {err}"))
+                .requirement("CB-9")
+                .into_response();
         }
     };
     if event.id != webhook_id {
-        return error(
-            StatusCode::BAD_REQUEST,
+        return ApiError::new(
+            ErrorCode::InvalidRequest,
             format!("event id {:?} differs from webhook-id {webhook_id:?} (CB-3)", event.id),
-        );
+        )
+        .requirement("CB-3")
+        .into_response();
     }
 
     match decide(&state, &event, &body).await {
         Ok(response) => response,
         Err(err) => {
             tracing::error!(%webhook_id, "state store failed: {err}");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::new(
+                ErrorCode::Internal,
                 "the deployer could not record the event; retry later",
             )
+            .into_response()
         }
     }
 }

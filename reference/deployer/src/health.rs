@@ -6,8 +6,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
+use tagcast_spec::error_body::ErrorCode;
 
 use crate::AppState;
+use crate::error::ApiError;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(get_health))
@@ -18,11 +20,7 @@ async fn get_health(State(state): State<AppState>) -> Response {
         Ok(hold) => (StatusCode::OK, axum::Json(json!({ "status": "ok", "held": hold.held }))).into_response(),
         Err(err) => {
             tracing::error!("health: {err}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({ "status": "state store unavailable" })),
-            )
-                .into_response()
+            ApiError::new(ErrorCode::Unavailable, "state store unavailable").into_response()
         }
     }
 }

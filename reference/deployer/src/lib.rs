@@ -17,6 +17,7 @@ pub mod apply;
 mod callback;
 mod command;
 mod config;
+mod error;
 mod health;
 pub mod store;
 mod worker;

@@ -257,8 +257,13 @@ async fn authentication_failures_are_401_and_change_nothing() {
     for (request, message) in cases {
         let (status, body) = send(&state, request).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{message}");
+        // The error body of API-13.
+        assert_eq!(body["status"], 401, "{body}");
+        assert_eq!(body["title"], "Unauthorized", "{body}");
+        assert_eq!(body["code"], "invalid_signature", "{body}");
+        assert!(body["requirement"].as_str().unwrap().starts_with("CB-"), "{body}");
         assert!(
-            body["error"].as_str().unwrap().starts_with(message),
+            body["detail"].as_str().unwrap().starts_with(message),
             "{body} vs {message}"
         );
     }
@@ -285,7 +290,12 @@ async fn content_type_size_and_schema_are_checked() {
     request
         .headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
-    assert_eq!(send(&state, request).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, body) = send(&state, request).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        (body["code"].as_str(), body["requirement"].as_str()),
+        (Some("unsupported_media_type"), Some("CB-9"))
+    );
 
     let mut request = callback("evt_1", V1);
     request.headers_mut().insert(
@@ -309,11 +319,15 @@ async fn content_type_size_and_schema_are_checked() {
         "close",
         "the unread body ends the connection"
     );
+    let body: Value =
+        serde_json::from_slice(&axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap()).unwrap();
+    assert_eq!(body["code"], "payload_too_large", "{body}");
+    assert_eq!(body["status"], 413);
 
     let (status, body) = send(&state, signed("evt_2", b"{not json".to_vec(), &secret(), now())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        body["error"].as_str().unwrap().starts_with("malformed callback"),
+        body["detail"].as_str().unwrap().starts_with("malformed callback"),
         "{body}"
     );
 
@@ -326,7 +340,7 @@ async fn content_type_size_and_schema_are_checked() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().unwrap().contains("stage"), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("stage"), "{body}");
 
     let mut value: Value = serde_json::from_slice(&event("evt_4", IMAGE, V2, None)).unwrap();
     value["type"] = json!("com.example.other");
@@ -345,7 +359,7 @@ async fn content_type_size_and_schema_are_checked() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        body["error"].as_str().unwrap().contains("differs from webhook-id"),
+        body["detail"].as_str().unwrap().contains("differs from webhook-id"),
         "{body}"
     );
     assert_eq!(state.store.status(10).await.unwrap().pending, 1);
