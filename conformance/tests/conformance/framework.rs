@@ -245,3 +245,35 @@ fn every_check_has_a_unique_name_and_a_requirement_id() {
         assert!(number.parse::<u32>().is_ok(), "{}", check.name);
     }
 }
+
+/// The README documents every check under its name and ID.
+#[test]
+fn the_readme_lists_every_check_with_its_id() {
+    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for check in tagcast_conformance::catalogue() {
+        let per_input = [
+            "tags/grammar",
+            "tags/stage",
+            "tags/api-version",
+            "tags/time",
+            "tags/created",
+            "tags/version",
+            "registry/tags/grammar",
+        ];
+        let shown = if per_input.contains(&check.name) {
+            format!("`{}/<tag>`", check.name)
+        } else {
+            format!("`{}`", check.name)
+        };
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| {shown} |")))
+            .unwrap_or_else(|| panic!("README has no row for {shown}"));
+        assert!(
+            row.contains(check.requirement),
+            "README row of {} lacks {}",
+            check.name,
+            check.requirement
+        );
+    }
+}
