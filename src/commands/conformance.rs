@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use tagcast_conformance::{
-    ApiExpectation, BrokerTarget, CdTarget, Config, Format, TagsTarget, Target, Url, parse_duration,
+    ApiExpectation, BrokerTarget, CdTarget, Config, Format, RegistryAuth, RegistryTarget, TagsTarget, Target, Url,
+    parse_duration,
 };
 use tagcast_spec::webhook::Secret;
 use tagcast_spec::{ApiVersion, Repository, Stage};
@@ -60,6 +61,61 @@ enum TargetCommand {
         The broker must be able to call the runner back at --listen (or --callback-base): run a\n\
         broker under test with private callbacks allowed when both are on one machine.")]
     Broker(BrokerArgs),
+    /// A live OCI registry: its tags, listing with Link pagination and the bearer challenge; with --push a tiny image; with --notifications its push notification.
+    #[command(after_help = "Example:\n  \
+        tagcast conformance registry --url http://127.0.0.1:5000 --repository elixircloud/cwl-wes \\\n    \
+        --push --notifications --listen 127.0.0.1:5055\n\n\
+        With --notifications the registry must send its notifications to http://<listen>/notifications.")]
+    Registry(RegistryArgs),
+}
+
+#[derive(Debug, Args)]
+struct RegistryArgs {
+    /// The registry's base URL (`https://registry.example.org`).
+    #[arg(long, value_name = "URL", env = "TAGCAST_CONFORMANCE_URL")]
+    url: Url,
+    /// The repository (`elixircloud/cwl-wes`).
+    #[arg(long, value_name = "NAME")]
+    repository: String,
+    /// User name (Basic, or for the bearer token endpoint).
+    #[arg(long, value_name = "U", env = "TAGCAST_CONFORMANCE_USERNAME", requires = "password")]
+    username: Option<String>,
+    /// Password (better from the environment).
+    #[arg(
+        long,
+        value_name = "P",
+        env = "TAGCAST_CONFORMANCE_PASSWORD",
+        hide_env_values = true,
+        requires = "username"
+    )]
+    password: Option<String>,
+    /// A bearer token obtained elsewhere (better from the environment).
+    #[arg(
+        long,
+        value_name = "T",
+        env = "TAGCAST_CONFORMANCE_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "username"
+    )]
+    token: Option<String>,
+    /// Push a tiny OCI image under a fresh conformant tag, check it, then delete it.
+    #[arg(long)]
+    push: bool,
+    /// Receive the registry's push notification on --listen (needs --push).
+    #[arg(long, requires = "push")]
+    notifications: bool,
+    /// Where the notification receiver listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5055")]
+    listen: std::net::SocketAddr,
+    /// The stage of the pushed tag.
+    #[arg(long, value_name = "STAGE", default_value = "development")]
+    stage: Stage,
+    /// The api-version of the pushed tag.
+    #[arg(long, value_name = "V", default_value = "1.0.0")]
+    api_version: String,
+    /// Page size of the pagination check.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    page_size: usize,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +207,7 @@ pub fn run(args: ConformanceArgs) -> anyhow::Result<ExitCode> {
     let target = match args.target {
         TargetCommand::Tags(tags) => Target::Tags(tags_target(tags)?),
         TargetCommand::Cd(cd) => Target::Cd(cd_target(cd)?),
+        TargetCommand::Registry(registry) => Target::Registry(registry_target(registry)?),
         TargetCommand::Broker(broker) => {
             let mut target = BrokerTarget::new(broker.url, broker.admin_token);
             target.listen = broker.listen;
@@ -207,6 +264,23 @@ fn tags_target(args: TagsArgs) -> anyhow::Result<TagsTarget> {
             .with_context(|| format!("invalid --api-version {expected:?}"))?;
         target.api_version = Some(expected);
     }
+    Ok(target)
+}
+
+fn registry_target(args: RegistryArgs) -> anyhow::Result<RegistryTarget> {
+    let mut target = RegistryTarget::new(args.url, args.repository);
+    target.auth = match (args.username, args.password, args.token) {
+        (_, _, Some(token)) => RegistryAuth::Token(token),
+        (Some(username), Some(password), None) => RegistryAuth::Basic { username, password },
+        _ => RegistryAuth::Anonymous,
+    };
+    target.push = args.push;
+    target.notifications = args.notifications;
+    target.listen = args.listen;
+    target.stage = args.stage;
+    target.api_version = ApiVersion::parse(&args.api_version)
+        .with_context(|| format!("invalid --api-version {:?}", args.api_version))?;
+    target.page_size = args.page_size.max(1);
     Ok(target)
 }
 
