@@ -69,6 +69,13 @@ enum Action {
     /// Apply updates again; the newest queued update per image is applied.
     #[command(after_help = "Examples:\n  tagcast deployer release --state deployer.db")]
     Release(StateArgs),
+    /// Queue a failed update again once its cause is fixed (exit 1 when
+    /// there is none).
+    #[command(
+        after_help = "Examples:\n  tagcast deployer retry --state deployer.db                # the newest failed event\n  \
+        tagcast deployer retry --state deployer.db --event evt_01JDQ4Z8Y1"
+    )]
+    Retry(RetryArgs),
     /// Show the hold flag, the applied tag per image and the history.
     #[command(after_help = "Examples:\n  tagcast deployer status --state deployer.db\n  \
         tagcast deployer status --state deployer.db --format json --history 100")]
@@ -89,6 +96,15 @@ struct HoldArgs {
     /// Why, for the status and the history.
     #[arg(long, env = "TAGCAST_REASON", value_name = "TEXT")]
     reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct RetryArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The event to retry; default: the newest failed one.
+    #[arg(long, value_name = "ID")]
+    event: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -255,6 +271,7 @@ pub fn run(command: DeployerCommand) -> anyhow::Result<ExitCode> {
         match command.action {
             Some(Action::Hold(args)) => hold(args).await,
             Some(Action::Release(args)) => release(args).await,
+            Some(Action::Retry(args)) => retry(args).await,
             Some(Action::Status(args)) => status(args).await,
             None => serve(command.serve).await,
         }
@@ -286,6 +303,25 @@ async fn release(args: StateArgs) -> anyhow::Result<ExitCode> {
     store.close().await;
     println!("released: {pending} queued event(s) will be applied (the newest per image)");
     Ok(ExitCode::SUCCESS)
+}
+
+async fn retry(args: RetryArgs) -> anyhow::Result<ExitCode> {
+    let store = open(&args.state).await?;
+    let queued = store.retry(args.event.as_deref()).await?;
+    store.close().await;
+    match queued {
+        Some(id) => {
+            println!("queued {id} again; the deployer applies it unless something newer was applied meanwhile");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            match &args.event {
+                Some(id) => println!("{id} is not a failed update that can be retried"),
+                None => println!("no failed update to retry"),
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {

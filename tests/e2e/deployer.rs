@@ -719,3 +719,54 @@ fn secret_file_adds_rotation_secrets() {
     wait_for("both upgrades", || hook_runs(&runs).len() == 2);
     deployer.stop();
 }
+
+#[test]
+fn a_failed_update_is_retried_once_its_cause_is_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("cluster-reachable");
+    let runs = dir.path().join("runs");
+    let state = dir.path().join("state.db");
+    let command = format!(
+        "test -e '{}' || {{ echo 'cluster unreachable' >&2; exit 3; }}; {}",
+        ready.display(),
+        hook(&runs)
+    );
+    let deployer = Deployer::start(
+        dir.path(),
+        &[
+            "--state",
+            state.to_str().unwrap(),
+            "--apply",
+            "exec",
+            "--command",
+            &command,
+        ],
+    );
+    assert_eq!(deployer.callback("evt_1", V1).0, 202);
+    wait_for("the failure", || history_len(&state) == 1);
+    let status = read_status(&state);
+    assert_eq!(status["history"][0]["outcome"], "failed");
+    assert_eq!(
+        status["history"][0]["reason"],
+        "exec command failed (exit status: 3): cluster unreachable"
+    );
+
+    let retry = |args: &[&str]| {
+        tagcast()
+            .args(["deployer", "retry", "--state"])
+            .arg(&state)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(retry(&["--event", "evt_unknown"]).status.code(), Some(1));
+    std::fs::write(&ready, "").unwrap();
+    let output = retry(&[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("queued evt_1 again"));
+    wait_for("the retried upgrade", || hook_runs(&runs).len() == 1);
+    wait_for("its history line", || history_len(&state) == 2);
+    assert_eq!(read_status(&state)["applied"][0]["tag"], V1);
+    assert_eq!(retry(&[]).status.code(), Some(1), "nothing failed any more");
+    deployer.stop();
+}

@@ -367,6 +367,40 @@ impl Store {
         tx.commit().await.map_err(|e| self.err(e))
     }
 
+    /// Queue a failed event again (after its cause was fixed): the event
+    /// `event_id`, or the newest failed one. Returns the id queued, or
+    /// `None` when there is no such failed event. The worker re-checks the
+    /// update rule, so an event overtaken meanwhile is refused then.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] on database failure.
+    pub async fn retry(&self, event_id: Option<&str>) -> Result<Option<String>, StoreError> {
+        let mut tx = self.begin().await?;
+        // The event's latest history line must say failed; only events
+        // that were queued (and so kept their body) can be queued again.
+        let row = sqlx::query(
+            "SELECT h.event_id FROM history h JOIN events e ON e.webhook_id = h.event_id \
+             WHERE h.outcome = 'failed' AND e.status = 'done' AND length(e.body) > 0 \
+             AND h.seq = (SELECT MAX(seq) FROM history WHERE event_id = h.event_id) \
+             AND (?1 IS NULL OR h.event_id = ?1) \
+             ORDER BY h.seq DESC LIMIT 1",
+        )
+        .bind(event_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let Some(row) = row else { return Ok(None) };
+        let id: String = row.get(0);
+        sqlx::query("UPDATE events SET status = 'pending' WHERE webhook_id = ?")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(Some(id))
+    }
+
     /// The applied tag of an image, if any.
     ///
     /// # Errors
@@ -607,6 +641,54 @@ mod tests {
         assert_eq!(status.history.len(), 1);
         assert_eq!(status.history[0].reason, "other stage");
         assert_eq!(status.pending, 0);
+    }
+
+    #[tokio::test]
+    async fn only_failed_queued_events_can_be_retried() {
+        let store = Store::in_memory().await.unwrap();
+        assert_eq!(store.retry(None).await.unwrap(), None);
+        for id in ["msg_1", "msg_2", "msg_3"] {
+            store.enqueue(id, "docker.io/a/b", "t", b"{}").await.unwrap();
+        }
+        store
+            .finish(&entry(
+                "msg_1",
+                "docker.io/a/b",
+                "t",
+                None,
+                Outcome::Failed,
+                "push failed",
+            ))
+            .await
+            .unwrap();
+        store
+            .finish(&entry("msg_2", "docker.io/a/b", "t", None, Outcome::Failed, "dirty"))
+            .await
+            .unwrap();
+        store
+            .finish(&entry("msg_3", "docker.io/a/b", "t", None, Outcome::Applied, "ok"))
+            .await
+            .unwrap();
+        let refused = entry("msg_4", "docker.io/a/b", "t", None, Outcome::Failed, "x");
+        store.record_refused("msg_4", &refused).await.unwrap();
+
+        assert_eq!(store.retry(Some("msg_3")).await.unwrap(), None, "applied");
+        assert_eq!(store.retry(Some("msg_4")).await.unwrap(), None, "no body kept");
+        assert_eq!(
+            store.retry(None).await.unwrap().as_deref(),
+            Some("msg_2"),
+            "the newest failed"
+        );
+        assert_eq!(store.retry(None).await.unwrap().as_deref(), Some("msg_1"));
+        assert_eq!(store.retry(None).await.unwrap(), None, "both are pending now");
+        let pending: Vec<String> = store
+            .pending()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.webhook_id)
+            .collect();
+        assert_eq!(pending, ["msg_1", "msg_2"]);
     }
 
     #[tokio::test]
