@@ -705,3 +705,63 @@ fn assert_exists(dir: &Path) {
         "the SQLite file is where --database-url says"
     );
 }
+
+#[test]
+#[ignore = "needs postgres"]
+fn two_broker_processes_on_one_postgres_deliver_each_event_once() {
+    let base = std::env::var("TAGCAST_TEST_POSTGRES_URL").expect("TAGCAST_TEST_POSTGRES_URL");
+    let database = format!("tagcast_e2e_{}", std::process::id());
+    let created = std::process::Command::new("psql")
+        .args([
+            base.as_str(),
+            "-q",
+            "-c",
+            &format!("DROP DATABASE IF EXISTS {database}"),
+        ])
+        .args(["-c", &format!("CREATE DATABASE {database}")])
+        .status()
+        .expect("psql runs");
+    assert!(created.success(), "a fresh database");
+    let (server, _) = base.rsplit_once('/').expect("a URL with a database");
+    let url = format!("{server}/{database}");
+
+    let args = ["--admin-token", TOKEN];
+    let a = Broker::start(&url, &args);
+    let b = Broker::start(&url, &args);
+    let receiver = Receiver::start(&[]);
+    let images: Vec<String> = (0..10).map(|i| format!("{REGISTRY}/team/app{i}")).collect();
+    let (hook, _) = a.subscribe(TOKEN, "wes", &images, "production", &receiver.url);
+    let token = hook.rsplit('/').next().unwrap();
+    for i in 0..10u8 {
+        // Alternate replicas, as behind a load balancer.
+        let broker = if i % 2 == 0 { &a } else { &b };
+        let hook = broker.at(&format!("/hooks/distribution/{token}"));
+        let body = pushed(
+            &format!("ev-{i}"),
+            &format!("team/app{i}"),
+            "1.1.0-production-201108-195630",
+            i + 1,
+        );
+        assert_eq!(notify(&hook, &body).status, 202);
+    }
+    receiver.wait_for(10);
+    a.settle();
+    b.settle();
+    std::thread::sleep(Duration::from_millis(500));
+    let got = receiver.received();
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for r in &got {
+        *per_id.entry(r.header("webhook-id").to_owned()).or_default() += 1;
+    }
+    assert_eq!(per_id.len(), 10, "one delivery per event");
+    assert!(per_id.values().all(|&n| n == 1), "no event delivered twice: {per_id:?}");
+    drop((a, b));
+    let _ = std::process::Command::new("psql")
+        .args([
+            base.as_str(),
+            "-q",
+            "-c",
+            &format!("DROP DATABASE IF EXISTS {database}"),
+        ])
+        .status();
+}
