@@ -21,7 +21,7 @@ pub fn event_source(public_url: &str) -> String {
 
 /// Runs until `shutdown` turns true.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let registry = verify::client();
+    let registry = verify::Verifier::new();
     loop {
         if *shutdown.borrow() {
             break;
@@ -50,7 +50,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 /// # Errors
 ///
 /// The store's error.
-pub async fn match_pending(state: &AppState, registry: &reqwest::Client) -> StoreResult<usize> {
+pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> StoreResult<usize> {
     let now = now_ms();
     let lease = millis(Duration::from_secs(60));
     let events = state.store.claim_inbound(now, now + lease, 50).await?;
@@ -98,7 +98,7 @@ fn millis(d: Duration) -> i64 {
 }
 
 /// Asks the event's registry where the tag points now.
-async fn recheck(state: &AppState, client: &reqwest::Client, event: &InboundEvent) -> StoreResult<verify::Check> {
+async fn recheck(state: &AppState, verifier: &verify::Verifier, event: &InboundEvent) -> StoreResult<verify::Check> {
     let (Some(repository), Some(tag), Some(digest)) = (&event.repository, &event.tag, &event.digest) else {
         return Ok(verify::Check::Unverifiable("incomplete event".into()));
     };
@@ -107,7 +107,7 @@ async fn recheck(state: &AppState, client: &reqwest::Client, event: &InboundEven
     };
     let source = state.store.find_hook_source(&event.kind, &event.registry).await?;
     let base = verify::api_base(&event.registry, source.as_ref().and_then(|s| s.api_url.as_deref()));
-    let check = verify::check(client, &base, repository.path(), tag, digest).await;
+    let check = verifier.check(&base, repository.path(), tag, digest).await;
     if let verify::Check::Unverifiable(why) = &check {
         tracing::debug!(event = %event.id, %why, "tag -> digest not re-checked");
     }

@@ -7,7 +7,9 @@
 //! A registry that cannot answer (unreachable, needs credentials, no
 //! `Docker-Content-Digest`) leaves the event as the hook reported it.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::header::ACCEPT;
@@ -51,8 +53,60 @@ pub fn api_base(registry: &str, api_url: Option<&str>) -> String {
     }
 }
 
+/// How long a registry API that did not answer is left alone, so that an
+/// unreachable registry costs one timeout per minute, not one per event.
+pub const UNREACHABLE_FOR: Duration = Duration::from_secs(60);
+
+/// Re-checks with a memory of registries that did not answer.
+#[derive(Debug)]
+pub struct Verifier {
+    client: reqwest::Client,
+    unreachable: Mutex<HashMap<String, Instant>>,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Verifier {
+    /// A verifier with its own HTTP client.
+    pub fn new() -> Self {
+        Self {
+            client: client(),
+            unreachable: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// [`check`], skipped for a registry API that did not answer within
+    /// the last [`UNREACHABLE_FOR`].
+    pub async fn check(&self, base: &str, path: &str, tag: &str, digest: &str) -> Check {
+        {
+            let mut unreachable = self.unreachable.lock().expect("not poisoned");
+            unreachable.retain(|_, since| since.elapsed() < UNREACHABLE_FOR);
+            if unreachable.contains_key(base) {
+                return Check::Unverifiable(format!("the registry API at {base} did not answer recently"));
+            }
+        }
+        let (check, answered) = check_once(&self.client, base, path, tag, digest).await;
+        if !answered {
+            self.unreachable
+                .lock()
+                .expect("not poisoned")
+                .insert(base.to_owned(), Instant::now());
+        }
+        check
+    }
+}
+
 /// `HEAD <base>/v2/<path>/manifests/<tag>` and compare the digest.
 pub async fn check(client: &reqwest::Client, base: &str, path: &str, tag: &str, digest: &str) -> Check {
+    check_once(client, base, path, tag, digest).await.0
+}
+
+/// The check, and whether the registry answered at all.
+async fn check_once(client: &reqwest::Client, base: &str, path: &str, tag: &str, digest: &str) -> (Check, bool) {
     let url = format!("{base}/v2/{path}/manifests/{tag}");
     let response = match client
         .head(&url)
@@ -61,9 +115,12 @@ pub async fn check(client: &reqwest::Client, base: &str, path: &str, tag: &str, 
         .await
     {
         Ok(response) => response,
-        Err(err) => return Check::Unverifiable(format!("the registry API at {base} did not answer: {err}")),
+        Err(err) => {
+            let check = Check::Unverifiable(format!("the registry API at {base} did not answer: {err}"));
+            return (check, false);
+        }
     };
-    match response.status() {
+    let check = match response.status() {
         StatusCode::NOT_FOUND => Check::Mismatch(format!("the registry says {path}:{tag} does not exist")),
         status if status.is_success() => {
             match response
@@ -79,5 +136,42 @@ pub async fn check(client: &reqwest::Client, base: &str, path: &str, tag: &str, 
             }
         }
         status => Check::Unverifiable(format!("the registry answered {}", status.as_u16())),
+    };
+    (check, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_registry_is_left_alone_for_a_while() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let verifier = Verifier::new();
+        let first = verifier.check(&base, "team/app", "t", "sha256:x").await;
+        assert!(
+            matches!(&first, Check::Unverifiable(why) if why.contains("did not answer:")),
+            "{first:?}"
+        );
+        let second = verifier.check(&base, "team/app", "t", "sha256:x").await;
+        assert!(
+            matches!(&second, Check::Unverifiable(why) if why.contains("recently")),
+            "{second:?}"
+        );
+    }
+
+    #[test]
+    fn api_bases() {
+        assert_eq!(api_base("docker.io", None), "https://registry-1.docker.io");
+        assert_eq!(
+            api_base("registry.example.org:5000", None),
+            "https://registry.example.org:5000"
+        );
+        assert_eq!(api_base("x", Some("http://127.0.0.1:5000/")), "http://127.0.0.1:5000");
     }
 }
