@@ -45,7 +45,8 @@ pub struct BrokerArgs {
     /// The broker's URL as registries and subscribers reach it [default: http://LISTEN].
     #[arg(long, env = "TAGCAST_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
-    /// Allow callback URLs on loopback, private, link-local and metadata addresses.
+    /// Allow http callback URLs and ones on loopback, private and link-local
+    /// addresses (never cloud metadata addresses).
     #[arg(long, env = "TAGCAST_ALLOW_PRIVATE_CALLBACKS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     allow_private_callbacks: Option<bool>,
     /// A TOML file with the same keys as these flags (database-url = "…").
