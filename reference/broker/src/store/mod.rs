@@ -14,6 +14,17 @@ use std::pin::Pin;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+/// Matching's query for the subscribers of one repository: it reads the
+/// `subscription_images_repository` index, so its cost does not grow with
+/// the subscriptions on other images.
+pub const SUBSCRIBERS_SQL: &str = "SELECT s.service_id, s.stage, s.api_requirement, i.last_tag \
+     FROM subscription_images i JOIN subscriptions s ON s.service_id = i.service_id \
+     WHERE i.repository = $1 AND s.enabled = 1 ORDER BY s.service_id";
+
+/// Matching's query for the tags of one repository waiting in outboxes
+/// (index `deliveries_repository`).
+pub const PENDING_TAGS_SQL: &str = "SELECT service_id, tag FROM deliveries WHERE repository = $1 AND state = 'pending'";
+
 /// What a store call returns.
 pub type StoreResult<T> = Result<T, StoreError>;
 

@@ -44,6 +44,11 @@ impl PostgresStore {
                 "registry api",
                 include_str!("../../migrations/postgres/0002_registry_api.sql"),
             ),
+            (
+                3,
+                "matching index",
+                include_str!("../../migrations/postgres/0003_matching_index.sql"),
+            ),
         ])
         .run(&pool)
         .await?;

@@ -491,17 +491,11 @@ macro_rules! impl_store {
 
             fn subscribers<'a>(&'a self, repository: &'a str) -> StoreFuture<'a, Vec<Subscriber>> {
                 Box::pin(async move {
-                    let rows = sqlx::query(
-                        "SELECT s.service_id, s.stage, s.api_requirement, i.last_tag FROM subscription_images i \
-                         JOIN subscriptions s ON s.service_id = i.service_id \
-                         WHERE i.repository = $1 AND s.enabled = 1 ORDER BY s.service_id",
-                    )
+                    let rows = sqlx::query($crate::store::SUBSCRIBERS_SQL)
                     .bind(repository)
                     .fetch_all(&self.pool)
                     .await?;
-                    let pending = sqlx::query(
-                        "SELECT service_id, tag FROM deliveries WHERE repository = $1 AND state = 'pending'",
-                    )
+                    let pending = sqlx::query($crate::store::PENDING_TAGS_SQL)
                     .bind(repository)
                     .fetch_all(&self.pool)
                     .await?;

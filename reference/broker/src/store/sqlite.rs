@@ -46,6 +46,11 @@ impl SqliteStore {
                 "registry api",
                 include_str!("../../migrations/sqlite/0002_registry_api.sql"),
             ),
+            (
+                3,
+                "matching index",
+                include_str!("../../migrations/sqlite/0003_matching_index.sql"),
+            ),
         ])
         .run(&pool)
         .await?;

@@ -350,3 +350,33 @@ crate::store_cases!(
     gone_disables_and_claims_release,
     settings_initialize_once,
 );
+
+/// Matching's queries read an index by repository (SQLite's plan; the
+/// PostgreSQL schema has the same indexes).
+#[tokio::test]
+async fn matching_is_indexed_by_repository() {
+    use sqlx::{Connection as _, Row as _};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+    let store = tagcast_broker::store::SqliteStore::open(&url).await.unwrap();
+    drop(store);
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for (sql, index) in [
+        (tagcast_broker::store::SUBSCRIBERS_SQL, "subscription_images_repository"),
+        (tagcast_broker::store::PENDING_TAGS_SQL, "deliveries_repository"),
+    ] {
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .bind(REPO)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect();
+        assert!(plan.iter().any(|step| step.contains(index)), "{sql}: {plan:?}");
+        assert!(
+            !plan.iter().any(|step| step.starts_with("SCAN")),
+            "{sql} scans a table: {plan:?}"
+        );
+    }
+}
