@@ -53,7 +53,13 @@ impl Request {
     pub(crate) fn describe(&self) -> String {
         let mut text = format!("{} {}", self.method, self.url);
         for (name, value) in &self.headers {
-            text.push_str(&format!("\n{name}: {value}"));
+            // Reports are shared; credentials never go into them.
+            if name.eq_ignore_ascii_case("authorization") {
+                let scheme = value.split_once(' ').map_or("", |(scheme, _)| scheme);
+                text.push_str(&format!("\n{name}: {scheme} <redacted>"));
+            } else {
+                text.push_str(&format!("\n{name}: {value}"));
+            }
         }
         if !self.body.is_empty() {
             text.push_str(&format!("\n\n{}", excerpt(&String::from_utf8_lossy(&self.body))));

@@ -168,3 +168,14 @@ async fn an_unreachable_broker_is_an_error() {
     assert_eq!(report.check("broker/reachable").unwrap().outcome, Outcome::Error);
     assert_eq!(report.exit_code(), 2);
 }
+
+#[tokio::test]
+async fn reports_never_carry_the_admin_token() {
+    // A broker that refuses the create shows the request in the report.
+    let report = check(Flaw::OmitsSecret).await;
+    let json = report.render(Format::Json);
+    assert!(json.contains("authorization: Bearer <redacted>"), "{json}");
+    assert!(!json.contains(ADMIN_TOKEN));
+    let target = BrokerTarget::new("http://127.0.0.1:1/".parse().unwrap(), ADMIN_TOKEN);
+    assert!(!format!("{target:?}").contains(ADMIN_TOKEN));
+}

@@ -173,8 +173,8 @@ pub(crate) const CHECKS: &[&Check] = &[
     &CLEANUP,
 ];
 
-/// A live broker to check.
-#[derive(Debug, Clone)]
+/// A live broker to check. `Debug` never shows the admin token.
+#[derive(Clone)]
 pub struct BrokerTarget {
     /// The Service Registry base URL, e.g. `https://registry.example.org/ga4gh/registry/v1`.
     pub url: Url,
@@ -185,6 +185,17 @@ pub struct BrokerTarget {
     /// The receiver's URL as the broker reaches it, when not
     /// `http://<listen>` (behind NAT, in a container).
     pub callback_base: Option<String>,
+}
+
+impl std::fmt::Debug for BrokerTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerTarget")
+            .field("url", &self.url.as_str())
+            .field("admin_token", &"<redacted>")
+            .field("listen", &self.listen)
+            .field("callback_base", &self.callback_base)
+            .finish()
+    }
 }
 
 impl BrokerTarget {
