@@ -5,6 +5,7 @@ mod broker;
 mod ci;
 mod conformance;
 mod contract;
+mod demo;
 mod deployer;
 mod interop;
 mod registry;

@@ -37,7 +37,7 @@ const SERVICE_ID: &str = "org.example.node1.cwl-wes";
 /// How long the demo waits for the broker or the deployer to act.
 const PATIENCE: Duration = Duration::from_secs(10);
 /// How long the demo watches for something that must not happen.
-const QUIET: Duration = Duration::from_millis(400);
+const QUIET: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
@@ -115,6 +115,21 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let deployer_admin = random_token();
     let deployer_url = start_deployer(&repo, &dir, &args, &secret, &deployer_admin, stopped.clone()).await?;
 
+    // The registry's API, which the broker asks before delivering.
+    let tags = registry::Tags::default();
+    let registry_listener = TcpListener::bind("127.0.0.1:0").await?;
+    let registry_api = format!("http://{}", registry_listener.local_addr()?);
+    let mut registry_stopped = stopped.clone();
+    let registry_app = registry::api(tags.clone());
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = registry_stopped.wait_for(|s| *s).await;
+        };
+        let _ = axum::serve(registry_listener, registry_app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+    });
+
     // The broker.
     let broker_admin = random_token();
     let broker_url = start_broker(&dir, &args, &broker_admin, stopped.clone()).await?;
@@ -136,9 +151,12 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         repo: repo.clone(),
         hook_url: String::new(),
         current: Some(Tag::parse(INITIAL_TAG)?),
+        tags,
     };
 
-    chain.register(&mut timeline, &secret, &deployer_url).await?;
+    chain
+        .register(&mut timeline, &secret, &deployer_url, &registry_api)
+        .await?;
     let policy = UpdatePolicy {
         stage: Stage::Production,
         requirement: ApiRequirement::parse("^1.1")?,
@@ -154,6 +172,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         chain.repeat(&mut timeline, &envelopes).await?;
     }
     chain.non_conformant(&mut timeline).await?;
+    chain.stale(&mut timeline).await?;
     chain.forged(&mut timeline).await?;
     chain.diff(&mut timeline).await?;
     let conformance = chain.conformance(&mut timeline, &secret).await?;
@@ -301,6 +320,9 @@ async fn start_broker(
         allow_private_callbacks: Some(true),
         retry_schedule: Some("1s,2s".to_owned()),
         poll_interval: Some("50ms".to_owned()),
+        // A registry may notify before it links the tag; the demo's registry
+        // links first, so a disagreement is final after a second.
+        verify_grace: Some("1s".to_owned()),
         ..Settings::default()
     })?;
     let store = tagcast_broker::store::open(&database_url).await?;
@@ -327,10 +349,18 @@ struct Chain {
     hook_url: String,
     /// What the contract says the deployment runs now.
     current: Option<Tag>,
+    /// The played registry's tags.
+    tags: registry::Tags,
 }
 
 impl Chain {
-    async fn register(&mut self, timeline: &mut Timeline, secret: &Secret, callback: &str) -> anyhow::Result<()> {
+    async fn register(
+        &mut self,
+        timeline: &mut Timeline,
+        secret: &Secret,
+        callback: &str,
+        registry_api: &str,
+    ) -> anyhow::Result<()> {
         let began = timeline.elapsed_ms();
         let body = json!({
             "id": SERVICE_ID,
@@ -346,7 +376,7 @@ impl Chain {
                 "apiVersion": "^1.1",
                 "callbackUrl": callback,
                 "secret": secret.expose(),
-                "registry": {"kind": "distribution"},
+                "registry": {"kind": "distribution", "url": registry_api},
             }
         });
         let response = self
@@ -408,6 +438,8 @@ impl Chain {
         let commits_before = self.commits().await?;
         let mut observed = Vec::new();
         let mut hook_ok = true;
+        // A registry stores the tag, then notifies.
+        self.tags.set(REPOSITORY, push.tag, &sent.digest);
         for envelope in &sent.envelopes {
             let (status, answer) = self.post_hook(&self.hook_url, envelope).await?;
             hook_ok &= status == 202 || status == 200;
@@ -496,6 +528,7 @@ impl Chain {
     async fn non_conformant(&mut self, timeline: &mut Timeline) -> anyhow::Result<()> {
         let began = timeline.elapsed_ms();
         let sent = registry::push(REGISTRY, REPOSITORY, "latest");
+        self.tags.set(REPOSITORY, "latest", &sent.digest);
         let commits_before = self.commits().await?;
         let (status, answer) = self.post_hook(&self.hook_url, &sent.envelopes[2]).await?;
         let event = &answer["events"][0];
@@ -511,6 +544,42 @@ impl Chain {
                 format!("deployer: {} new commit(s)", commits_after - commits_before),
             ],
             (status == 202 || status == 200) && ignored && commits_after == commits_before,
+        );
+        Ok(())
+    }
+
+    /// A notification that the registry contradicts: the tag points at
+    /// another digest now (a stale or forged webhook on the real hook URL).
+    async fn stale(&mut self, timeline: &mut Timeline) -> anyhow::Result<()> {
+        let began = timeline.elapsed_ms();
+        let tag = "1.1.2-production-201215-000000";
+        let sent = registry::push(REGISTRY, REPOSITORY, tag);
+        let other = registry::push(REGISTRY, REPOSITORY, "1.1.2-production-201215-000001");
+        self.tags.set(REPOSITORY, tag, &other.digest);
+        let commits_before = self.commits().await?;
+        let (status, _) = self.post_hook(&self.hook_url, &sent.envelopes[2]).await?;
+        let manifest_event_id = sent.envelopes[2]["events"][0]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let matched = self.wait_matched(&manifest_event_id).await?;
+        tokio::time::sleep(QUIET).await;
+        let commits_after = self.commits().await?;
+        let deliveries = matched["deliveries"].as_i64().unwrap_or(0);
+        let reason = matched["reason"].as_str().unwrap_or("");
+        timeline.record(
+            began,
+            format!("a notification for {tag} whose digest the registry contradicts (a stale or forged webhook)"),
+            "acknowledged, re-checked with HEAD /v2/…/manifests/<tag>, dropped: no callback (API-15)".to_owned(),
+            vec![
+                format!(
+                    "broker: {status}, then {} {reason}",
+                    matched["status"].as_str().unwrap_or("?")
+                ),
+                format!("broker: {deliveries} delivery(ies)"),
+                format!("deployer: {} new commit(s)", commits_after - commits_before),
+            ],
+            (status == 202 || status == 200) && deliveries == 0 && commits_after == commits_before,
         );
         Ok(())
     }

@@ -2,8 +2,18 @@
 //! Distribution (`docker-registry` 2.8) sends for a push — one envelope per
 //! blob and one for the tagged manifest, media type
 //! `application/vnd.docker.distribution.events.v1+json` — in the shape of
-//! `conformance/vectors/registries/distribution-2.8-push.json`.
+//! `conformance/vectors/registries/distribution-2.8-push.json`, and it
+//! answers the part of the OCI distribution API that the broker uses to
+//! re-check a tag's digest before delivering (`HEAD
+//! /v2/<name>/manifests/<tag>`).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::routing::get;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -56,6 +66,49 @@ pub fn push(host: &str, repository: &str, tag: &str) -> Push {
     Push {
         envelopes: vec![blob(&layer, 437), blob(&config, 140), envelope(manifest_event)],
         digest: manifest,
+    }
+}
+
+/// The tags the played registry holds: `name:tag` → manifest digest.
+#[derive(Clone, Default)]
+pub struct Tags(Arc<Mutex<HashMap<String, String>>>);
+
+impl Tags {
+    /// Records that `repository:tag` now points at `digest`.
+    pub fn set(&self, repository: &str, tag: &str, digest: &str) {
+        let mut tags = self.0.lock().expect("not poisoned");
+        tags.insert(format!("{repository}:{tag}"), digest.to_owned());
+    }
+}
+
+/// The OCI distribution API routes the broker calls: `GET /v2/` and
+/// `HEAD`/`GET /v2/<name>/manifests/<tag>`, answering the digest in
+/// `Docker-Content-Digest` or 404.
+pub fn api(tags: Tags) -> Router {
+    Router::new()
+        .route("/v2/", get(|| async { StatusCode::OK }))
+        .route("/v2/{*rest}", get(manifest))
+        .with_state(tags)
+}
+
+async fn manifest(State(tags): State<Tags>, Path(rest): Path<String>) -> (StatusCode, HeaderMap) {
+    let mut headers = HeaderMap::new();
+    let Some((name, tag)) = rest.rsplit_once("/manifests/") else {
+        return (StatusCode::NOT_FOUND, headers);
+    };
+    let digest = tags
+        .0
+        .lock()
+        .expect("not poisoned")
+        .get(&format!("{name}:{tag}"))
+        .cloned();
+    match digest.and_then(|d| HeaderValue::from_str(&d).ok()) {
+        Some(digest) => {
+            headers.insert("docker-content-digest", digest);
+            headers.insert("content-type", HeaderValue::from_static(MANIFEST_MEDIA_TYPE));
+            (StatusCode::OK, headers)
+        }
+        None => (StatusCode::NOT_FOUND, headers),
     }
 }
 
