@@ -297,3 +297,50 @@ async fn operations_endpoints() {
     assert!(metrics.contains("# EOF"), "{metrics}");
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn extra_properties_are_kept_and_images_normalized() {
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let body = json!({
+        "id": "org.example.wes.cwl",
+        "name": "cwl-WES",
+        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
+        "organization": {"name": "Example University", "url": "https://www.example.org"},
+        "version": "1.1.0-production-240229-235959",
+        "url": "https://wes.example.org/ga4gh/wes/v1",
+        "supported_wes_versions": ["1.0.0", "1.1.0"],
+        "workflow_type_versions": {"CWL": {"workflow_type_version": ["v1.2"]}},
+        "subscription": {
+            "images": ["elixircloud/cwl-wes"],
+            "stage": "production",
+            "apiVersion": "^1.1",
+            "callbackUrl": "https://cd.example.org/tagcast"
+        }
+    });
+    let r = broker
+        .client
+        .post(broker.api("/services"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let read: Value = broker
+        .client
+        .get(broker.api("/services/org.example.wes.cwl"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["supported_wes_versions"], body["supported_wes_versions"]);
+    assert_eq!(read["workflow_type_versions"], body["workflow_type_versions"]);
+    assert_eq!(read["subscription"]["images"], json!(["docker.io/elixircloud/cwl-wes"]));
+    assert_eq!(read["subscription"]["apiVersion"], "^1.1");
+    // docker.io implies the dockerhub kind.
+    assert_eq!(read["subscription"]["hooks"][0]["kind"], "dockerhub");
+    assert_eq!(read["subscription"]["hooks"][0]["registry"], "docker.io");
+    broker.stop().await;
+}
