@@ -259,7 +259,7 @@ async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest()
                 "--poll-interval",
                 "50ms",
             ])
-            .args(["--retry-schedule", "1s,1s,1s"])
+            .args(["--retry-schedule", "1s,1s,1s", "--verify-grace", "1s"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(work.join("broker.log")).unwrap())
             .spawn()
@@ -290,7 +290,8 @@ async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest()
                 "stage": "production",
                 "callbackUrl": callback,
                 "secret": SECRET,
-                "registry": {"kind": "distribution"}
+                // The broker re-checks each tag's digest here before delivering.
+                "registry": {"kind": "distribution", "url": format!("http://{registry}")}
             }
         }))
         .send()
@@ -376,4 +377,59 @@ async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest()
         manifest()
     );
     assert_eq!(commits(&repo), 3, "exactly one commit per conformant, newer push");
+
+    // 4. A forged notification on the real hook URL for a tag the registry
+    //    does not have: the broker asks the registry and drops it.
+    let forged_tag = "1.1.2-production-201215-000000";
+    let forged = json!({"events": [{
+        "id": "forged-0000-0000-0000-000000000000",
+        "timestamp": "2026-11-28T00:00:00Z",
+        "action": "push",
+        "target": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "size": 345,
+            "digest": format!("sha256:{}", "ab".repeat(32)),
+            "length": 345,
+            "repository": REPOSITORY,
+            "url": format!("http://{registry}/v2/{REPOSITORY}/manifests/{forged_tag}"),
+            "tag": forged_tag
+        },
+        "request": {"id": "r", "addr": "127.0.0.1:1", "host": registry, "method": "PUT", "useragent": "forger"},
+        "actor": {},
+        "source": {"addr": "forger:5000", "instanceID": "i"}
+    }]});
+    let status = http
+        .post(&hook)
+        .header("content-type", "application/vnd.docker.distribution.events.v1+json")
+        .body(forged.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 202, "the hook acknowledges what it stored");
+    wait_for("the broker to drop the forged event", async || {
+        let events: Value = http
+            .get(format!("{broker_url}/hooks/events?limit=1000"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        events.as_array().unwrap().iter().any(|e| {
+            e["tag"] == forged_tag
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("dropped: the registry"))
+        })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        commits(&repo),
+        3,
+        "a forged notification moves nothing:\n{}",
+        manifest()
+    );
 }
