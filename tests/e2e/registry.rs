@@ -329,6 +329,15 @@ async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest()
         response.headers()["docker-content-digest"].to_str().unwrap().to_owned()
     };
     let manifest = || std::fs::read_to_string(repo.join("deploy.yaml")).unwrap();
+    let broker_events = async || -> Value {
+        let response = http
+            .get(format!("{broker_url}/hooks/events?limit=1000"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    };
 
     // 1. A conformant push: the deployment pins it to the registry's digest.
     layout.build(work, "amd64", "hello from amd64\n");
@@ -351,15 +360,7 @@ async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest()
     push(work, &layout, "amd64", &registry, "latest", false);
     push(work, &layout, "amd64", &registry, OLDER, false);
     wait_for("the broker to have seen both", async || {
-        let events: Value = http
-            .get(format!("{broker_url}/hooks/events?limit=1000"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let events = broker_events().await;
         let seen = |tag: &str| {
             events
                 .as_array()
@@ -408,15 +409,7 @@ async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest()
         .status();
     assert_eq!(status, 202, "the hook acknowledges what it stored");
     wait_for("the broker to drop the forged event", async || {
-        let events: Value = http
-            .get(format!("{broker_url}/hooks/events?limit=1000"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let events = broker_events().await;
         events.as_array().unwrap().iter().any(|e| {
             e["tag"] == forged_tag
                 && e["reason"]
