@@ -82,6 +82,10 @@ pub struct BrokerArgs {
     /// How long the registry may disagree before a pushed tag is dropped [default: 60s].
     #[arg(long, env = "TAGCAST_VERIFY_GRACE", value_name = "DURATION")]
     verify_grace: Option<String>,
+    /// A bearer token that distribution hooks must carry in Authorization, on
+    /// top of their path token (set it in the registry's endpoint headers).
+    #[arg(long, env = "TAGCAST_HOOK_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    hook_token: Option<String>,
 }
 
 impl BrokerArgs {
@@ -102,6 +106,7 @@ impl BrokerArgs {
             shutdown_timeout: self.shutdown_timeout.clone(),
             verify_digests: self.verify_digests,
             verify_grace: self.verify_grace.clone(),
+            hook_token: self.hook_token.clone(),
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct Settings {
     pub verify_digests: Option<bool>,
     /// `verify-grace`: how long a tag may disagree with the registry before its event is dropped.
     pub verify_grace: Option<String>,
+    /// `hook-token`: a bearer token that `distribution` hooks must also carry.
+    pub hook_token: Option<String>,
 }
 
 impl Settings {
@@ -94,6 +96,7 @@ impl Settings {
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
             verify_digests: self.verify_digests.or(lower.verify_digests),
             verify_grace: self.verify_grace.or(lower.verify_grace),
+            hook_token: self.hook_token.or(lower.hook_token),
         }
     }
 }
@@ -141,6 +144,8 @@ pub struct Config {
     /// How long a disagreeing registry is asked again before the event is
     /// dropped (a registry may notify before it links the tag).
     pub verify_grace: Duration,
+    /// A bearer token that `distribution` hooks must carry on top of their path token.
+    pub hook_token: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -162,6 +167,7 @@ impl std::fmt::Debug for Config {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("verify_digests", &self.verify_digests)
             .field("verify_grace", &self.verify_grace)
+            .field("hook_token", &self.hook_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -207,6 +213,15 @@ impl Config {
         if let Some(token) = &settings.admin_token {
             if token.len() < 16 {
                 return Err(invalid("admin-token", "<redacted>", "must be at least 16 characters"));
+            }
+        }
+        if let Some(token) = &settings.hook_token {
+            if token.len() < 16 || token.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "hook-token",
+                    "<redacted>",
+                    "must be at least 16 characters without whitespace",
+                ));
             }
         }
         let public_url = match settings.public_url {
@@ -271,6 +286,7 @@ impl Config {
             shutdown_timeout: duration("shutdown-timeout", settings.shutdown_timeout, Duration::from_secs(30))?,
             verify_digests: settings.verify_digests.unwrap_or(true),
             verify_grace: duration("verify-grace", settings.verify_grace, Duration::from_secs(60))?,
+            hook_token: settings.hook_token,
         })
     }
 

@@ -53,6 +53,8 @@ pub struct Shared {
     pub wake_matcher: Notify,
     /// Turns true when the broker shuts down.
     pub shutting_down: watch::Sender<bool>,
+    /// What inbound hooks must carry on top of their path token.
+    pub hook_auth: inbound::HookAuth,
 }
 
 /// The state of the app.
@@ -100,6 +102,9 @@ pub async fn start(store: Arc<dyn Store>, config: Config) -> Result<Started, Bro
         }
     };
     let (shutting_down, _) = watch::channel(false);
+    let hook_auth = inbound::HookAuth {
+        bearer: config.hook_token.clone(),
+    };
     let state = Arc::new(Shared {
         store,
         config,
@@ -109,6 +114,7 @@ pub async fn start(store: Arc<dyn Store>, config: Config) -> Result<Started, Bro
         wake_worker: Notify::new(),
         wake_matcher: Notify::new(),
         shutting_down,
+        hook_auth,
     });
     Ok(Started {
         state,

@@ -62,7 +62,7 @@ async fn receive_hook(
             return Err(ApiError::new(ErrorCode::InvalidRequest, rejection.body_text()));
         }
     };
-    let events = match adapter.receive(&source, &headers, &body) {
+    let events = match adapter.receive(&state.hook_auth, &source, &headers, &body) {
         Ok(events) => events,
         Err(Rejection::Unauthorized(reason)) => {
             state.metrics.hook_rejected(kind, "unauthorized");

@@ -12,7 +12,7 @@ use axum::http::header::CONTENT_TYPE;
 use serde::Deserialize;
 use tagcast_spec::subscription::RegistryKind;
 
-use super::{Adapter, Push, Rejection};
+use super::{Adapter, HookAuth, Push, Rejection};
 use crate::store::{HookSource, NewInboundEvent};
 
 /// The envelope media type of Distribution 2.x.
@@ -76,14 +76,16 @@ impl Adapter for Distribution {
 
     fn authenticate(
         &self,
+        auth: &HookAuth,
         _source: &HookSource,
-        _headers: &HeaderMap,
+        headers: &HeaderMap,
         _body: &[u8],
         _payload: Option<&Envelope>,
     ) -> Result<(), Rejection> {
-        // Distribution has no signature; the unguessable path token, already
-        // matched, is the credential.
-        Ok(())
+        // Distribution signs nothing: the unguessable path token, already
+        // matched, is the credential, plus the fixed Authorization header of
+        // the registry's endpoint configuration when the operator set one.
+        auth.check_bearer(headers)
     }
 
     fn normalize(&self, source: &HookSource, payload: Envelope) -> Vec<NewInboundEvent> {

@@ -7,7 +7,7 @@ use tagcast_spec::generic::{GenericAction, GenericEvent};
 use tagcast_spec::subscription::RegistryKind;
 use tagcast_spec::webhook::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret};
 
-use super::{Adapter, Push, Rejection};
+use super::{Adapter, HookAuth, Push, Rejection};
 use crate::store::{Disposition, HookSource, NewInboundEvent};
 
 /// The `generic` adapter.
@@ -27,6 +27,7 @@ impl Adapter for Generic {
 
     fn authenticate(
         &self,
+        _auth: &HookAuth,
         source: &HookSource,
         headers: &HeaderMap,
         body: &[u8],

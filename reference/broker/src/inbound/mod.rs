@@ -10,6 +10,7 @@ pub mod distribution;
 pub mod generic;
 
 use axum::http::HeaderMap;
+use sha2::Digest as _;
 use tagcast_spec::subscription::RegistryKind;
 use tagcast_spec::{Digest, Repository, Tag};
 
@@ -21,6 +22,44 @@ pub enum Rejection {
     /// The registry's own authentication (signature, header) failed: 401.
     #[error("{0}")]
     Unauthorized(String),
+}
+
+/// What the operator configured on top of the path tokens.
+#[derive(Debug, Clone, Default)]
+pub struct HookAuth {
+    /// `--hook-token`: registries that can only send a fixed header
+    /// (Distribution) must send `Authorization: Bearer <this>`.
+    pub bearer: Option<String>,
+}
+
+impl HookAuth {
+    /// Checks `Authorization: Bearer <token>` in constant time, if a token is configured.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::Unauthorized`] for a missing or wrong header.
+    pub fn check_bearer(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+        use subtle::ConstantTimeEq as _;
+        let Some(expected) = &self.bearer else {
+            return Ok(());
+        };
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or_else(|| Rejection::Unauthorized("this hook needs Authorization: Bearer <hook token>".into()))?;
+        let expected = sha2::Sha256::digest(expected.as_bytes());
+        let given = sha2::Sha256::digest(given.as_bytes());
+        if bool::from(expected.ct_eq(&given)) {
+            Ok(())
+        } else {
+            Err(Rejection::Unauthorized(
+                "the hook's Authorization header is wrong".into(),
+            ))
+        }
+    }
 }
 
 /// One registry kind's webhook format.
@@ -44,6 +83,7 @@ pub trait Adapter: Send + Sync {
     /// [`Rejection`]: nothing is stored.
     fn authenticate(
         &self,
+        auth: &HookAuth,
         source: &HookSource,
         headers: &HeaderMap,
         body: &[u8],
@@ -64,8 +104,13 @@ pub trait Receive: Send + Sync {
     /// # Errors
     ///
     /// [`Rejection`] for an unauthentic request.
-    fn receive(&self, source: &HookSource, headers: &HeaderMap, body: &[u8])
-    -> Result<Vec<NewInboundEvent>, Rejection>;
+    fn receive(
+        &self,
+        auth: &HookAuth,
+        source: &HookSource,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Vec<NewInboundEvent>, Rejection>;
 }
 
 impl<A: Adapter> Receive for A {
@@ -75,12 +120,13 @@ impl<A: Adapter> Receive for A {
 
     fn receive(
         &self,
+        auth: &HookAuth,
         source: &HookSource,
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Vec<NewInboundEvent>, Rejection> {
         let parsed = self.parse(headers, body);
-        self.authenticate(source, headers, body, parsed.as_ref().ok())?;
+        self.authenticate(auth, source, headers, body, parsed.as_ref().ok())?;
         Ok(match parsed {
             Ok(payload) => self.normalize(source, payload),
             Err(reason) => vec![NewInboundEvent {

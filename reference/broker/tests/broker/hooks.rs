@@ -254,3 +254,38 @@ async fn generic_hooks_are_signed_like_callbacks() {
     assert_eq!(got[0].json()["data"]["tag"], "1.1.0-staging-240229-235959");
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn a_configured_hook_token_is_required_on_distribution_hooks() {
+    let broker = Broker::start(sqlite().await, |c| c.hook_token = Some("hook-bearer-0123456789".into())).await;
+    let url = hook_url(&broker).await;
+    let body = envelope(vec![manifest_push(
+        "ev-1",
+        "team/app",
+        Some("1.1.0-production-201108-195630"),
+        1,
+    )]);
+    let send = |authorization: Option<&'static str>| {
+        let mut request = broker
+            .client
+            .post(&url)
+            .header("content-type", MEDIA_TYPE_V1)
+            .body(body.clone());
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send()
+    };
+    for wrong in [None, Some("Bearer hook-bearer-9876543210"), Some("Basic aG9vaw==")] {
+        let r = send(wrong).await.unwrap();
+        assert_eq!(r.status(), 401, "{wrong:?}");
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_signature");
+    }
+    assert!(
+        broker.state.store.inbound_events(10).await.unwrap().is_empty(),
+        "nothing stored"
+    );
+    let r = send(Some("Bearer hook-bearer-0123456789")).await.unwrap();
+    assert_eq!(r.status(), 202);
+    broker.stop().await;
+}
