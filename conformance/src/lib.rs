@@ -41,7 +41,7 @@ pub use checks::tags::{ApiExpectation, TagsTarget};
 pub use config::{Config, DurationError, parse_duration};
 pub use oci::RegistryAuth;
 pub use outcome::{Level, Outcome};
-pub use report::{Format, Report, Summary};
+pub use report::{Format, Report, Selection, Summary};
 pub use url::Url;
 
 /// One part of the delivery chain to check.

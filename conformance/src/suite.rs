@@ -8,7 +8,7 @@ use chrono::Utc;
 use crate::check::{Check, CheckResult, Verdict};
 use crate::config::Config;
 use crate::outcome::Outcome;
-use crate::report::Report;
+use crate::report::{Report, Selection};
 
 /// Collects the results of one run.
 pub(crate) struct Suite<'a> {
@@ -79,6 +79,12 @@ impl<'a> Suite<'a> {
     }
 
     pub(crate) fn finish(self, target: &str, subject: String) -> Report {
-        Report::new(target, subject, self.started, Utc::now(), self.results)
+        let mut report = Report::new(target, subject, self.started, Utc::now(), self.results);
+        report.selection = Selection {
+            only: self.config.only.clone(),
+            skip: self.config.skip.clone(),
+            timeout_ms: u64::try_from(self.config.timeout.as_millis()).unwrap_or(u64::MAX),
+        };
+        report
     }
 }

@@ -45,12 +45,36 @@ pub struct Report {
     /// When the run ended (RFC 3339, UTC).
     #[schemars(with = "String", extend("format" = "date-time"))]
     pub finished: DateTime<Utc>,
+    /// Which checks were asked for, so that a reader can tell a partial
+    /// run from a full one (only a full run certifies).
+    #[serde(default)]
+    pub selection: Selection,
     /// The worst outcome of all checks (`pass` when none ran).
     pub outcome: Outcome,
     /// How many checks ended with each outcome.
     pub summary: Summary,
     /// Every check that ran, in the order it ran.
     pub checks: Vec<CheckResult>,
+}
+
+/// The options that chose and timed the checks (`--only`, `--skip`,
+/// `--timeout`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Selection {
+    /// `--only` prefixes; empty: every check.
+    pub only: Vec<String>,
+    /// `--skip` prefixes.
+    pub skip: Vec<String>,
+    /// `--timeout` in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Selection {
+    /// Whether every check was asked for (no `--only`, no `--skip`).
+    pub fn is_full(&self) -> bool {
+        self.only.is_empty() && self.skip.is_empty()
+    }
 }
 
 /// How many checks ended with each outcome.
@@ -121,6 +145,7 @@ impl Report {
             subject,
             started,
             finished,
+            selection: Selection::default(),
             outcome: Outcome::worst(checks.iter().map(|c| c.outcome)),
             summary: Summary::of(&checks),
             checks,

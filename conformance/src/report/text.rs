@@ -46,5 +46,12 @@ pub fn render(report: &Report) -> String {
         "{}: {} ({} checks: {} pass, {} warn, {} skip, {} fail, {} error) against {}",
         report.target, report.outcome, s.total, s.pass, s.warn, s.skip, s.fail, s.error, report.subject
     );
+    if !report.selection.is_full() {
+        let _ = writeln!(
+            out,
+            "partial run (--only {:?}, --skip {:?}): it does not certify conformance",
+            report.selection.only, report.selection.skip
+        );
+    }
     out
 }

@@ -197,4 +197,9 @@ async fn only_and_skip_select_checks_by_prefix() {
     assert_eq!(outcome(&report, "cd/signature/future"), Outcome::Fail);
     assert_eq!(report.groups()["cd/signature"], Outcome::Fail);
     assert_eq!(report.groups()["cd"], Outcome::Fail);
+    assert_eq!(report.selection.only, ["cd/signature"]);
+    assert!(!report.selection.is_full());
+    assert!(report.render(tagcast_conformance::Format::Text).ends_with(
+        "partial run (--only [\"cd/signature\"], --skip [\"cd/signature/stale\"]): it does not certify conformance\n"
+    ));
 }
