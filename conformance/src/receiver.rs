@@ -11,7 +11,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -56,6 +57,10 @@ pub(crate) struct Receiver {
 #[derive(Clone)]
 pub(crate) struct Shared {
     inboxes: Arc<Mutex<Inboxes>>,
+    /// What the receiver, as a registry API, says each tag points to:
+    /// (repository path, tag) → digest.
+    manifests: Arc<Mutex<HashMap<(String, String), String>>>,
+    registry_requests: Arc<Mutex<usize>>,
     arrived: Arc<Notify>,
     base: String,
 }
@@ -78,11 +83,14 @@ impl Receiver {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let shared = Shared {
             inboxes: Arc::default(),
+            manifests: Arc::default(),
+            registry_requests: Arc::default(),
             arrived: Arc::default(),
             base: public_base.map_or_else(|| format!("http://{addr}"), |b| b.trim_end_matches('/').to_owned()),
         };
         let app = Router::new()
             .route("/{inbox}", post(receive))
+            .route("/v2/{*path}", any(registry_api))
             .layer(DefaultBodyLimit::max(4 << 20))
             .with_state(shared.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -101,6 +109,19 @@ impl Shared {
     /// The receiver's base URL, as the peer reaches it.
     pub(crate) fn base(&self) -> &str {
         &self.base
+    }
+
+    /// Makes the receiver's registry API say `path:tag` points to `digest`.
+    pub(crate) fn set_manifest(&self, path: &str, tag: &str, digest: &str) {
+        self.manifests
+            .lock()
+            .expect("not poisoned")
+            .insert((path.to_owned(), tag.to_owned()), digest.to_owned());
+    }
+
+    /// How many requests the registry API got.
+    pub(crate) fn registry_requests(&self) -> usize {
+        *self.registry_requests.lock().expect("not poisoned")
     }
 
     /// The URL of `inbox`, answering with `answer`.
@@ -136,6 +157,31 @@ impl Shared {
             }
             let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
         }
+    }
+}
+
+/// `GET`/`HEAD /v2/<path>/manifests/<tag>`: what a broker asks to re-check
+/// a tag (API-15); 404 for anything the runner did not push.
+async fn registry_api(State(receiver): State<Shared>, Path(path): Path<String>) -> Response {
+    *receiver.registry_requests.lock().expect("not poisoned") += 1;
+    let found = path.rsplit_once("/manifests/").and_then(|(name, tag)| {
+        receiver
+            .manifests
+            .lock()
+            .expect("not poisoned")
+            .get(&(name.to_owned(), tag.to_owned()))
+            .cloned()
+    });
+    match found {
+        Some(digest) => (
+            StatusCode::OK,
+            [
+                ("docker-content-digest", digest),
+                ("content-type", "application/vnd.oci.image.manifest.v1+json".to_owned()),
+            ],
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

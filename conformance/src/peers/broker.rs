@@ -59,6 +59,8 @@ pub enum Flaw {
     IgnoresDistribution,
     /// Answers DELETE but keeps the service.
     KeepsServices,
+    /// Delivers what a hook says without asking the registry API.
+    NoRecheck,
 }
 
 struct Subscription {
@@ -80,6 +82,7 @@ struct HookSource {
     kind: String,
     registry: String,
     secret: Secret,
+    api_url: Option<String>,
 }
 
 #[derive(Default)]
@@ -234,6 +237,7 @@ async fn create_service(State(broker): State<Broker>, headers: HeaderMap, Json(m
                     kind: kind.clone(),
                     registry,
                     secret: hook_secret,
+                    api_url: sub.pointer("/registry/url").and_then(Value::as_str).map(str::to_owned),
                 },
             );
             token
@@ -268,7 +272,7 @@ async fn receive_hook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (registry, secret) = {
+    let (registry, secret, api_url) = {
         let store = broker.store.lock().unwrap();
         let source = store.hooks.get(&token).filter(|h| h.kind == kind).or_else(|| {
             (broker.flaw == Flaw::AcceptsAnyToken)
@@ -276,7 +280,7 @@ async fn receive_hook(
                 .flatten()
         });
         match source {
-            Some(source) => (source.registry.clone(), source.secret.clone()),
+            Some(source) => (source.registry.clone(), source.secret.clone(), source.api_url.clone()),
             None => return error(StatusCode::NOT_FOUND, "no such hook"),
         }
     };
@@ -319,6 +323,21 @@ async fn receive_hook(
         }
     }
     for (repository, tag, digest) in pushes {
+        if let Some(api) = api_url.as_deref().filter(|_| broker.flaw != Flaw::NoRecheck) {
+            let path = repository.strip_prefix(&format!("{registry}/")).unwrap_or(&repository);
+            let answer = broker
+                .client
+                .head(format!("{api}/v2/{path}/manifests/{tag}"))
+                .send()
+                .await;
+            let confirmed = answer.is_ok_and(|r| {
+                r.status().is_success()
+                    && r.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()) == Some(digest.as_str())
+            });
+            if !confirmed {
+                continue;
+            }
+        }
         deliver_push(&broker, &repository, &tag, &digest);
     }
     StatusCode::ACCEPTED.into_response()

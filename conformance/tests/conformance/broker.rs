@@ -155,6 +155,11 @@ async fn ignoring_distribution_fails_distribution() {
 }
 
 #[tokio::test]
+async fn not_rechecking_fails_recheck() {
+    fails_exactly(Flaw::NoRecheck, &["broker/hooks/recheck"]).await;
+}
+
+#[tokio::test]
 async fn keeping_services_fails_cleanup() {
     fails_exactly(Flaw::KeepsServices, &["broker/cleanup"]).await;
 }

@@ -145,6 +145,12 @@ check!(
     "a Distribution notification (blob pushes, then the tagged manifest) yields one delivery of the tag"
 );
 check!(
+    RECHECK,
+    "broker/hooks/recheck",
+    "API-15",
+    "a signed push whose digest the registry API (served by the runner) contradicts is not delivered"
+);
+check!(
     CLEANUP,
     "broker/cleanup",
     "API-5",
@@ -170,7 +176,24 @@ pub(crate) const CHECKS: &[&Check] = &[
     &DEDUP,
     &WRONG_TOKEN,
     &DISTRIBUTION,
+    &RECHECK,
     &CLEANUP,
+];
+
+/// The checks that need the runner to push as the registry.
+const PUSH_CHECKS: &[&Check] = &[
+    &ONE_PER_PUSH,
+    &SIGNATURE,
+    &EVENT,
+    &RETRY,
+    &GONE,
+    &STAGE,
+    &API_VERSION,
+    &DOWNGRADE,
+    &DEDUP,
+    &WRONG_TOKEN,
+    &DISTRIBUTION,
+    &RECHECK,
 ];
 
 /// A live broker to check. `Debug` never shows the admin token.
@@ -330,6 +353,11 @@ impl Run<'_> {
             "callbackUrl": callback,
             "registry": { "kind": kind },
         });
+        // The runner is the generic registry's API too, so that the broker
+        // can re-check a tag there (API-15).
+        if registry == self.generic_registry {
+            subscription["registry"]["url"] = Value::String(self.receiver.base().to_owned());
+        }
         if let Some(api) = api {
             subscription["apiVersion"] = Value::String(api.to_owned());
         }
@@ -499,8 +527,8 @@ impl Run<'_> {
         let created_ok = matches!(created, Verdict::Pass(_));
         suite.record(&CREATE, CREATE.name.to_owned(), created);
         if !created_ok || !self.subscribers.contains_key("prod") {
-            for check in &CHECKS[4..17] {
-                if check.name != SSRF.name {
+            for check in std::iter::once(&&READ_BACK).chain(PUSH_CHECKS) {
+                {
                     suite.record(
                         check,
                         check.name.to_owned(),
@@ -512,7 +540,7 @@ impl Run<'_> {
         }
         let verdict = self.read_back().await;
         suite.record(&READ_BACK, READ_BACK.name.to_owned(), verdict);
-        let pushes_needed = CHECKS[6..17].iter().any(|c| suite.selects(c.name));
+        let pushes_needed = PUSH_CHECKS.iter().any(|c| suite.selects(c.name));
         if !pushes_needed {
             return;
         }
@@ -569,6 +597,11 @@ impl Run<'_> {
         let later = self.push_generic("g3", &t3).await;
         self.receiver.wait_for("prod", 2, timeout).await;
         tokio::time::sleep(QUIET).await;
+        // A forged push: the hook says one digest, the registry another.
+        let asked_before = self.receiver.registry_requests();
+        let forged = self.push_generic_as("gf", &tag(Stage::Production, 5), true).await;
+        self.receiver.wait_for("prod", 3, QUIET * 2).await;
+        let asked = self.receiver.registry_requests() > asked_before;
 
         let prod = self.receiver.received("prod");
         suite.record(
@@ -677,6 +710,38 @@ impl Run<'_> {
             },
         );
         suite.record(&RETRY, RETRY.name.to_owned(), retry_verdict(&retried));
+        let recheck = match &forged {
+            Err(e) => Verdict::Error(e.clone()),
+            Ok(p) => {
+                let delivered = prod.iter().filter_map(tag_of).any(|t| t == p.tag.to_string());
+                if delivered {
+                    Verdict::fail(
+                        format!("{} was delivered although the registry says it points elsewhere", p.tag),
+                        Evidence::new(
+                            format!(
+                                "a signed generic push of {} with digest {}; the registry API at {} answers another digest",
+                                p.tag,
+                                p.digest,
+                                self.receiver.base()
+                            ),
+                            "no delivery: the broker re-checks tag -> digest and drops the event",
+                            format!(
+                                "delivered to the production subscriber; the registry API was {}asked",
+                                if asked { "" } else { "never " }
+                            ),
+                        ),
+                    )
+                } else if !asked {
+                    Verdict::Skip(format!(
+                        "the broker never asked the registry API the runner serves at {}: nothing to judge",
+                        self.receiver.base()
+                    ))
+                } else {
+                    Verdict::pass()
+                }
+            }
+        };
+        suite.record(&RECHECK, RECHECK.name.to_owned(), recheck);
         suite.record(
             &GONE,
             GONE.name.to_owned(),
@@ -723,7 +788,7 @@ impl Run<'_> {
         }
         // Every push, wanted or not: the event check judges the callbacks'
         // form, the matching checks judge which arrived.
-        let mut pushes: Vec<Push> = [&first, &older, &staging, &dist, &later]
+        let mut pushes: Vec<Push> = [&first, &older, &staging, &dist, &later, &forged]
             .into_iter()
             .filter_map(|p| p.as_ref().ok().cloned())
             .collect();

@@ -15,9 +15,21 @@ use crate::exchange::Request;
 
 impl Run<'_> {
     pub(super) async fn push_generic(&self, id: &str, tag: &Tag) -> Result<Push, String> {
+        self.push_generic_as(id, tag, false).await
+    }
+
+    /// A push through the generic hook; `forged`: the registry API the
+    /// runner serves says the tag points to another digest.
+    pub(super) async fn push_generic_as(&self, id: &str, tag: &Tag, forged: bool) -> Result<Push, String> {
         let (url, secret) = self.generic_hook.clone().ok_or("no generic hook")?;
         let id = format!("{id}-{}", self.run);
         let digest = digest_of(&format!("{id}{tag}"));
+        let actual = if forged {
+            digest_of(&format!("actual{id}{tag}"))
+        } else {
+            digest.clone()
+        };
+        self.receiver.set_manifest("tagcast/app", &tag.to_string(), &actual);
         let body = serde_json::to_vec(&json!({
             "id": id,
             "action": "push",
