@@ -308,11 +308,20 @@ async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Ve
     let api_url = subscription["registry"]["url"].as_str().filter(|_| write);
     let mut out = Vec::new();
     for (kind, registry) in sources(subscription) {
-        let proposed = (kind == RegistryKind::Generic).then(|| Secret::generate(rand::rng().random()).expose());
-        let source = state
-            .store
-            .hook_source(kind.as_str(), &registry, proposed.as_deref(), api_url)
-            .await?;
+        let proposed =
+            (kind == RegistryKind::Generic && write).then(|| Secret::generate(rand::rng().random()).expose());
+        let source = if write {
+            state
+                .store
+                .hook_source(kind.as_str(), &registry, proposed.as_deref(), api_url)
+                .await?
+        } else {
+            // Reads do not write: every source was created by the write that needed it.
+            match state.store.find_hook_source(kind.as_str(), &registry).await? {
+                Some(source) => source,
+                None => continue,
+            }
+        };
         let created_secret = proposed.filter(|p| source.secret.as_deref() == Some(p.as_str()));
         out.push(Hook {
             kind,
