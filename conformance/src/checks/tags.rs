@@ -237,12 +237,22 @@ pub(crate) async fn run(target: &TagsTarget, suite: &mut Suite<'_>) -> String {
     let mut parsed: Vec<(Tag, &Candidate)> = Vec::new();
     let mut seen = BTreeMap::new();
     for candidate in &candidates {
-        // The same tag from two sources is checked once (its annotations
-        // from whichever source had them).
-        if seen.insert(candidate.tag.clone(), ()).is_some() {
+        // The same tag of the same repository from two sources is checked
+        // once (with the annotations of whichever source had them).
+        if seen
+            .insert((candidate.repository.clone(), candidate.tag.clone()), ())
+            .is_some()
+        {
             continue;
         }
-        let name = |check: &Check| format!("{}/{}", check.name, candidate.tag);
+        // Per-input names: the tag, or `repository:tag` when the source
+        // names the repository (one build may tag several).
+        let label = if candidate.repository.is_empty() {
+            candidate.tag.clone()
+        } else {
+            format!("{}:{}", candidate.repository, candidate.tag)
+        };
+        let name = |check: &Check| format!("{}/{label}", check.name);
         let tag = match Tag::parse(&candidate.tag) {
             Ok(tag) => {
                 suite.record(&GRAMMAR, name(&GRAMMAR), Verdict::pass());
@@ -266,7 +276,7 @@ pub(crate) async fn run(target: &TagsTarget, suite: &mut Suite<'_>) -> String {
         };
         let annotated = candidates
             .iter()
-            .filter(|c| c.tag == candidate.tag)
+            .filter(|c| c.tag == candidate.tag && c.repository == candidate.repository)
             .find(|c| c.created.is_some() || c.version.is_some())
             .unwrap_or(candidate);
         if let Some(stage) = target.stage {

@@ -10,6 +10,10 @@ use sha2::{Digest, Sha256};
 use tagcast_conformance::{Config, Outcome, Report, TagsTarget, Target, run};
 use tagcast_spec::Stage;
 
+fn target_of(tags: &[&str]) -> TagsTarget {
+    target(tags)
+}
+
 fn target(tags: &[&str]) -> TagsTarget {
     TagsTarget {
         tags: tags.iter().map(|t| (*t).to_owned()).collect(),
@@ -192,11 +196,11 @@ async fn buildx_metadata_agreeing_with_the_tag_passes() {
         "1.1.0-production-261128-115500",
     ));
     let report = check(t).await;
-    let tag = "1.1.0-production-261128-115500";
+    let tag = "docker.io/elixircloud/cwl-wes:1.1.0-production-261128-115500";
     assert_eq!(outcome(&report, &format!("tags/created/{tag}")), Outcome::Pass);
     assert_eq!(outcome(&report, &format!("tags/version/{tag}")), Outcome::Pass);
     assert_eq!(
-        outcome(&report, "tags/grammar/latest"),
+        outcome(&report, "tags/grammar/docker.io/elixircloud/cwl-wes:latest"),
         Outcome::Warn,
         "latest beside a tag is usual"
     );
@@ -214,7 +218,7 @@ async fn buildx_metadata_disagreeing_with_the_tag_fails() {
         "1.1.0-production-261128-100000",
     ));
     let report = check(t).await;
-    let tag = "1.1.0-production-261128-115500";
+    let tag = "docker.io/elixircloud/cwl-wes:1.1.0-production-261128-115500";
     let created = report.check(&format!("tags/created/{tag}")).unwrap();
     assert_eq!(created.outcome, Outcome::Fail);
     assert_eq!(
@@ -291,7 +295,9 @@ async fn an_oci_layout_is_checked_through_its_config_labels() {
     let mut t = target(&[]);
     t.oci_layouts.push(bad.path().to_owned());
     let report = check(t).await;
-    let created = report.check(&format!("tags/created/{tag}")).unwrap();
+    let created = report
+        .check(&format!("tags/created/ghcr.io/elixir-cloud-aai/cwl-wes:{tag}"))
+        .unwrap();
     assert_eq!(created.outcome, Outcome::Fail);
     assert!(
         created
@@ -301,9 +307,53 @@ async fn an_oci_layout_is_checked_through_its_config_labels() {
             .contains("not an RFC 3339 date-time")
     );
     assert_eq!(
-        outcome(&report, &format!("tags/version/{tag}")),
+        outcome(&report, &format!("tags/version/ghcr.io/elixir-cloud-aai/cwl-wes:{tag}")),
         Outcome::Warn,
         "1.2.0 may be the service's own version (TAG-5)"
     );
     assert_eq!(report.exit_code(), 1);
+}
+
+#[tokio::test]
+async fn a_bake_metadata_file_is_read_target_by_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bake.json");
+    let digest = format!("sha256:{}", "b".repeat(64));
+    let target = |name: &str, created: &str| {
+        json!({
+            "containerimage.descriptor": {
+                "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": 1,
+                "annotations": { "org.opencontainers.image.created": created }
+            },
+            "containerimage.digest": digest,
+            "image.name": name
+        })
+    };
+    let bake = json!({
+        "wes": target("docker.io/elixircloud/cwl-wes:1.1.0-demo-261128-115500", "2026-11-28T11:56:00Z"),
+        "tes": target("docker.io/elixircloud/tesk:1.1.0-demo-261128-115500", "2026-11-28T09:00:00Z"),
+        "buildx.build.warnings": []
+    });
+    std::fs::write(&path, serde_json::to_string(&bake).unwrap()).unwrap();
+    let mut t = target_of(&[]);
+    t.metadata_files.push(path);
+    let report = check(t).await;
+    // The same tag in two repositories is not ambiguous; each is checked,
+    // and the tesk target's created time is three hours off.
+    assert_eq!(outcome(&report, "tags/ambiguity"), Outcome::Pass);
+    let tag = "1.1.0-demo-261128-115500";
+    assert_eq!(
+        outcome(&report, &format!("tags/created/docker.io/elixircloud/cwl-wes:{tag}")),
+        Outcome::Pass
+    );
+    assert_eq!(
+        outcome(&report, &format!("tags/created/docker.io/elixircloud/tesk:{tag}")),
+        Outcome::Fail
+    );
+    assert_eq!(
+        report.summary.total,
+        1 + 2 * 3 + 1,
+        "{}",
+        report.render(tagcast_conformance::Format::Text)
+    );
 }
