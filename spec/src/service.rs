@@ -207,8 +207,7 @@ pub(crate) fn example_registered() -> Value {
             "registry": {"kind": "dockerhub"},
             "hooks": [{
                 "kind": "dockerhub",
-                "registry": "docker.io",
-                "url": "https://registry.example.org/hooks/dockerhub/q3nT0bC1xW8dY5eZ2fA7gH4iJ9kL6mN0"
+                "registry": "docker.io"
             }],
             "state": "active"
         }

@@ -312,9 +312,12 @@ pub struct Hook {
     /// The registry host (`host[:port]`, as in the normalized repositories).
     pub registry: String,
     /// The absolute inbound URL `…/hooks/{kind}/{token}`; the token has at
-    /// least 128 random bits (API-8).
+    /// least 128 random bits (API-8). The token is a credential: the URL is
+    /// in the answer to a write and in reads with the admin token, never in
+    /// a public read (API-3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(url)]
-    pub url: String,
+    pub url: Option<String>,
     /// For a `generic` hook only: the secret that signs inbound events, in
     /// the answer to the write that created the hook and never again (API-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]

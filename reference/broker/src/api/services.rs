@@ -18,7 +18,7 @@ use tagcast_spec::service::{RegisteredService, ServiceRegistration, ServiceType}
 use tagcast_spec::subscription::{Hook, RegistryKind, SubscriptionRecord, SubscriptionState};
 use tagcast_spec::webhook::Secret;
 
-use super::{ApiError, BASE_PATH, require_admin};
+use super::{ApiError, BASE_PATH, is_admin, require_admin};
 use crate::AppState;
 use crate::inbound::SERVED_KINDS;
 use crate::ssrf;
@@ -57,10 +57,11 @@ async fn get_service_info(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-async fn list_services(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn list_services(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let admin = is_admin(&state, &headers);
     let mut out = Vec::new();
     for stored in state.store.services().await? {
-        out.push(render(&state, &stored).await?);
+        out.push(render(&state, &stored, admin).await?);
     }
     Ok(axum::Json(out).into_response())
 }
@@ -76,13 +77,18 @@ async fn list_service_types(State(state): State<AppState>) -> Result<Response, A
     Ok(axum::Json(types.into_iter().collect::<Vec<_>>()).into_response())
 }
 
-async fn get_service(State(state): State<AppState>, Path(service_id): Path<String>) -> Result<Response, ApiError> {
+async fn get_service(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(service_id): Path<String>,
+) -> Result<Response, ApiError> {
     let stored = state
         .store
         .service(&service_id)
         .await?
         .ok_or_else(|| not_found(&service_id))?;
-    Ok(axum::Json(render(&state, &stored).await?).into_response())
+    let admin = is_admin(&state, &headers);
+    Ok(axum::Json(render(&state, &stored, admin).await?).into_response())
 }
 
 async fn create_service(
@@ -326,7 +332,12 @@ async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Ve
         out.push(Hook {
             kind,
             registry,
-            url: format!("{}/hooks/{}/{}", state.config.public_url, kind.as_str(), source.token),
+            url: Some(format!(
+                "{}/hooks/{}/{}",
+                state.config.public_url,
+                kind.as_str(),
+                source.token
+            )),
             secret: created_secret.filter(|_| write).and_then(|s| Secret::parse(&s).ok()),
         });
     }
@@ -334,11 +345,17 @@ async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Ve
 }
 
 /// A stored service as reads show it (API-3): the stored subscription with
-/// its hooks (API-8), never a secret.
-async fn render(state: &AppState, stored: &StoredService) -> Result<Value, ApiError> {
+/// its hooks (API-8), never a secret. The hook URLs carry their tokens, a
+/// credential of the registry: only an `admin` read shows them.
+async fn render(state: &AppState, stored: &StoredService, admin: bool) -> Result<Value, ApiError> {
     let mut document: Value = serde_json::from_str(&stored.document).unwrap_or_else(|_| json!({}));
     if document.get("subscription").is_some_and(Value::is_object) {
-        let hooks = hooks(state, &document["subscription"], false).await?;
+        let mut hooks = hooks(state, &document["subscription"], false).await?;
+        if !admin {
+            for hook in &mut hooks {
+                hook.url = None;
+            }
+        }
         let status = state.store.subscription_state(&stored.id).await?;
         let subscription_state = match status {
             Some(s) if !s.enabled => SubscriptionState::Unsubscribed,

@@ -208,11 +208,30 @@ async fn generic_hooks_are_signed_like_callbacks() {
         .json()
         .await
         .unwrap();
-    assert_eq!(read["subscription"]["hooks"][0]["url"], url);
+    assert_eq!(read["subscription"]["hooks"][0]["kind"], "generic");
+    assert!(
+        read["subscription"]["hooks"][0].get("url").is_none(),
+        "a public read does not show the hook's token: {read}"
+    );
     assert!(
         read["subscription"]["hooks"][0].get("secret").is_none(),
         "the hook secret is shown once: {read}"
     );
+    let admin_read: Value = broker
+        .client
+        .get(broker.api("/services/svc-generic"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        admin_read["subscription"]["hooks"][0]["url"], url,
+        "an admin read shows the hook URL"
+    );
+    assert!(admin_read["subscription"]["hooks"][0].get("secret").is_none());
     let secret = Secret::parse(hook["secret"].as_str().expect("the hook secret, once")).unwrap();
     let event = json!({
         "id": "push_1",
