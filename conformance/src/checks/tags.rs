@@ -245,12 +245,15 @@ pub(crate) async fn run(target: &TagsTarget, suite: &mut Suite<'_>) -> String {
         {
             continue;
         }
-        // Per-input names: the tag, or `repository:tag` when the source
-        // names the repository (one build may tag several).
-        let label = if candidate.repository.is_empty() {
-            candidate.tag.clone()
-        } else {
+        // Per-input names: the tag, or `repository:tag` when one build
+        // gave the same tag to several repositories.
+        let shared = candidates
+            .iter()
+            .any(|c| c.tag == candidate.tag && c.repository != candidate.repository);
+        let label = if shared {
             format!("{}:{}", candidate.repository, candidate.tag)
+        } else {
+            candidate.tag.clone()
         };
         let name = |check: &Check| format!("{}/{label}", check.name);
         let tag = match Tag::parse(&candidate.tag) {
