@@ -31,7 +31,8 @@ enum Command {
     /// Parse OCI image references.
     #[command(subcommand)]
     Reference(reference::ReferenceCommand),
-    /// Export the JSON Schemas of the contract.
+    /// Export the JSON Schemas and OpenAPI document of the contract, and
+    /// their readable docs.
     #[command(subcommand)]
     Schema(schema::SchemaCommand),
     /// Run the reference broker: a GA4GH Service Registry with subscriptions
