@@ -45,7 +45,7 @@ fn cd_against_a_conforming_endpoint_exits_0() {
         text.lines()
             .last()
             .unwrap()
-            .starts_with("cd: pass (15 checks: 15 pass,"),
+            .starts_with("cd: pass (16 checks: 16 pass,"),
         "{text}"
     );
 }
@@ -268,7 +268,7 @@ fn cd_against_the_reference_deployer_exits_0() {
         text.lines()
             .last()
             .unwrap()
-            .starts_with("cd: pass (15 checks: 15 pass,"),
+            .starts_with("cd: pass (16 checks: 16 pass,"),
         "every check passes: {text}"
     );
 }

@@ -88,6 +88,12 @@ const FUTURE: Check = Check {
     level: Level::Must,
     description: "a correctly signed callback whose webhook-timestamp is 6 minutes ahead is answered 401",
 };
+const TIMESTAMP_FORMAT: Check = Check {
+    name: "cd/signature/timestamp-format",
+    requirement: "CB-6",
+    level: Level::Must,
+    description: "a callback whose webhook-timestamp is not an integer (<now>.5), signed over that text, is answered 401",
+};
 const ROTATION: Check = Check {
     name: "cd/signature/rotation",
     requirement: "CB-5",
@@ -136,6 +142,7 @@ pub(crate) const CHECKS: &[&Check] = &[
     &BODY_ONLY,
     &STALE,
     &FUTURE,
+    &TIMESTAMP_FORMAT,
     &ROTATION,
     &MALFORMED,
     &SCHEMA,
@@ -204,6 +211,8 @@ struct Callback<'a> {
     target: &'a CdTarget,
     id: String,
     timestamp: i64,
+    /// A `webhook-timestamp` sent as this text instead of `timestamp`.
+    raw_timestamp: Option<String>,
     body: Vec<u8>,
     content_type: &'static str,
     signature: Option<String>,
@@ -217,6 +226,7 @@ impl<'a> Callback<'a> {
             target,
             id,
             timestamp,
+            raw_timestamp: None,
             body,
             content_type: CONTENT_TYPE,
             signature,
@@ -239,7 +249,10 @@ impl<'a> Callback<'a> {
         let mut request = Request::new(Method::POST, self.target.url.clone())
             .header("content-type", self.content_type)
             .header(webhook::HEADER_ID, self.id.clone())
-            .header(webhook::HEADER_TIMESTAMP, self.timestamp.to_string());
+            .header(
+                webhook::HEADER_TIMESTAMP,
+                self.raw_timestamp.clone().unwrap_or_else(|| self.timestamp.to_string()),
+            );
         if let Some(signature) = &self.signature {
             request = request.header(webhook::HEADER_SIGNATURE, signature.clone());
         }
@@ -414,6 +427,26 @@ pub(crate) async fn run(target: &CdTarget, suite: &mut Suite<'_>) -> String {
             expect_status(&client, &callback.request(), 401..=401, "a timestamp 6 minutes ahead")
                 .await
                 .0
+        })
+        .await;
+    suite
+        .run(&TIMESTAMP_FORMAT, async {
+            // Signed over the exact text sent, so that only the format is wrong.
+            let mut callback = Callback::valid(target);
+            let text = format!("{}.5", Utc::now().timestamp());
+            let mut mac = Hmac::<Sha256>::new_from_slice(target.secret.as_bytes()).expect("HMAC takes any key");
+            mac.update(format!("{}.{text}.", callback.id).as_bytes());
+            mac.update(&callback.body);
+            callback.signature = Some(format!("v1,{}", BASE64.encode(mac.finalize().into_bytes())));
+            callback.raw_timestamp = Some(text);
+            expect_status(
+                &client,
+                &callback.request(),
+                401..=401,
+                "a fractional webhook-timestamp",
+            )
+            .await
+            .0
         })
         .await;
     suite

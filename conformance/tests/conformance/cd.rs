@@ -74,6 +74,7 @@ async fn skipping_signature_checks_fails_the_signature_checks() {
             "cd/signature/body-only",
             "cd/signature/stale",
             "cd/signature/future",
+            "cd/signature/timestamp-format",
         ],
     )
     .await;
@@ -82,6 +83,11 @@ async fn skipping_signature_checks_fails_the_signature_checks() {
 #[tokio::test]
 async fn ignoring_the_timestamp_fails_stale_and_future() {
     fails_only_against(Flaw::IgnoresTimestamp, &["cd/signature/stale", "cd/signature/future"]).await;
+}
+
+#[tokio::test]
+async fn a_lenient_timestamp_parser_fails_timestamp_format() {
+    fails_only_against(Flaw::LenientTimestamp, &["cd/signature/timestamp-format"]).await;
 }
 
 #[tokio::test]
@@ -191,6 +197,7 @@ async fn only_and_skip_select_checks_by_prefix() {
             "cd/signature/missing",
             "cd/signature/body-only",
             "cd/signature/future",
+            "cd/signature/timestamp-format",
             "cd/signature/rotation"
         ]
     );
