@@ -92,7 +92,8 @@ async fn create_read_replace_delete() {
     assert!(hook_url.rsplit('/').next().unwrap().len() >= 22, "token ≥ 128 bits");
 
     // Reads are public and show the stored subscription with its hooks
-    // (API-3, API-8), never the secret.
+    // (API-3, API-8), never the secret, and the hook URL (a credential) only
+    // to the admin token.
     let read: Value = c
         .get(broker.api(&format!("/services/{id}")))
         .send()
@@ -103,9 +104,25 @@ async fn create_read_replace_delete() {
         .unwrap();
     assert!(read["subscription"].get("secret").is_none(), "{read}");
     assert_eq!(
-        read["subscription"]["hooks"][0]["url"], hook_url,
+        read["subscription"]["hooks"][0]["registry"],
+        "registry.example.org:5000"
+    );
+    assert!(read["subscription"]["hooks"][0].get("url").is_none(), "{read}");
+    assert!(!read.to_string().contains(hook_url.rsplit('/').next().unwrap()));
+    let admin_read: Value = c
+        .get(broker.api(&format!("/services/{id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        admin_read["subscription"]["hooks"][0]["url"], hook_url,
         "the same token across reads"
     );
+    assert!(admin_read["subscription"].get("secret").is_none(), "{admin_read}");
     assert_eq!(read["subscription"]["state"], "active");
     assert!(!read.to_string().contains(&secret));
 
