@@ -61,9 +61,13 @@ pub enum Flaw {
     KeepsServices,
     /// Delivers what a hook says without asking the registry API.
     NoRecheck,
+    /// Public reads list the hook URLs, tokens included.
+    ShowsHookUrls,
 }
 
 struct Subscription {
+    /// The hook as the answer to the write showed it.
+    hook: Value,
     images: Vec<String>,
     stage: Stage,
     requirement: ApiRequirement,
@@ -144,6 +148,9 @@ fn public(broker: &Broker, service: &Service) -> Value {
             "images": sub.images, "stage": sub.stage.as_str(), "apiVersion": sub.requirement.to_string(),
             "callbackUrl": sub.callback, "hooks": [], "state": if sub.active { "active" } else { "unsubscribed" },
         });
+        if broker.flaw == Flaw::ShowsHookUrls {
+            record["hooks"] = json!([sub.hook.get("url").map(|url| json!({"url": url}))]);
+        }
         if broker.flaw == Flaw::ReturnsSecret {
             record["secret"] = Value::String(sub.secret.expose());
         }
@@ -247,6 +254,7 @@ async fn create_service(State(broker): State<Broker>, headers: HeaderMap, Json(m
     let service = Service {
         document: body,
         subscription: Some(Subscription {
+            hook: json!({"url": hook["url"].clone()}),
             images,
             stage,
             requirement,

@@ -59,6 +59,11 @@ async fn returning_the_secret_on_read_fails_read_back() {
 }
 
 #[tokio::test]
+async fn showing_hook_urls_in_public_reads_fails_read_back() {
+    fails_exactly(Flaw::ShowsHookUrls, &["broker/registration/read-back"]).await;
+}
+
+#[tokio::test]
 async fn accepting_a_metadata_callback_fails_ssrf() {
     // Judged only when the runner's receiver is public: a broker that must
     // reach a loopback receiver has private callbacks allowed (CB-16).

@@ -70,7 +70,7 @@ check!(
     READ_BACK,
     "broker/registration/read-back",
     "API-6",
-    "GET /services/{id} and GET /services show the subscription and never its secret"
+    "GET /services/{id} and GET /services show the subscription and never its secret or, without the admin token, its hook tokens"
 );
 check!(
     SSRF,
@@ -906,6 +906,27 @@ impl Run<'_> {
                     "a read returned a subscription secret",
                     Evidence::new(request.describe(), "no secret in any read", response.describe()),
                 );
+            }
+            // A hook URL's token is the registry's credential: a public read
+            // must not carry it (API-3).
+            let hook_tokens = self
+                .generic_hook
+                .iter()
+                .map(|(url, _)| url.as_str())
+                .chain(self.distribution_hook.as_deref())
+                .filter_map(|url| url.rsplit('/').next())
+                .filter(|token| !token.is_empty());
+            for token in hook_tokens {
+                if text.contains(token) {
+                    return Verdict::fail(
+                        "a public read returned a hook URL with its token",
+                        Evidence::new(
+                            request.describe(),
+                            "no hook token in a read without the admin token",
+                            response.describe(),
+                        ),
+                    );
+                }
             }
             let found = if json.is_array() {
                 json.as_array()
