@@ -206,6 +206,116 @@ pub(super) fn parse_api_version(input: &str) -> Result<ApiVersion, TagError> {
 }
 
 pub(super) fn parse(input: &str) -> Result<Tag, TagError> {
+    match accept(input.as_bytes()) {
+        Some(tag) => Ok(tag),
+        None => parse_explaining(input),
+    }
+}
+
+/// The fast path: accepts the common valid tag in one branch-light pass and
+/// declines everything else — every invalid tag, and valid ones with a
+/// 20-digit number — to [`parse_explaining`], which decides and explains.
+/// A test checks that both agree on every vector and on arbitrary input.
+pub(super) fn accept(b: &[u8]) -> Option<Tag> {
+    let mut i = 0;
+    let major = fast_num(b, &mut i)?;
+    if b.get(i) != Some(&b'.') {
+        return None;
+    }
+    i += 1;
+    let minor = fast_num(b, &mut i)?;
+    let patch = match b.get(i)? {
+        b'.' => {
+            i += 1;
+            Some(fast_num(b, &mut i)?)
+        }
+        _ => None,
+    };
+    if b.get(i) != Some(&b'-') {
+        return None;
+    }
+    let rest = &b[i + 1..];
+    let (stage, len) = match rest.len() {
+        // "-" + yymmdd-hhmmss is 14 bytes after the stage.
+        24 if rest.starts_with(b"production") => (Stage::Production, 10),
+        21 if rest.starts_with(b"staging") => (Stage::Staging, 7),
+        25 if rest.starts_with(b"development") => (Stage::Development, 11),
+        18 if rest.starts_with(b"demo") => (Stage::Demo, 4),
+        _ => return None,
+    };
+    let t: &[u8; 14] = rest[len..].try_into().ok()?;
+    if t[0] != b'-' || t[7] != b'-' {
+        return None;
+    }
+    let d = |k: usize| t[k].wrapping_sub(b'0');
+    // Non-short-circuit `|`: one branch for all twelve digits.
+    let digits = (d(1) > 9)
+        | (d(2) > 9)
+        | (d(3) > 9)
+        | (d(4) > 9)
+        | (d(5) > 9)
+        | (d(6) > 9)
+        | (d(8) > 9)
+        | (d(9) > 9)
+        | (d(10) > 9)
+        | (d(11) > 9)
+        | (d(12) > 9)
+        | (d(13) > 9);
+    if digits {
+        return None;
+    }
+    let two = |k: usize| d(k) * 10 + d(k + 1);
+    let year = 2000 + u16::from(two(1));
+    let (month, day, hour, minute, second) = (two(3), two(5), two(8), two(10), two(12));
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > super::days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    Some(Tag {
+        api_version: ApiVersion { major, minor, patch },
+        stage,
+        timestamp: Timestamp {
+            year,
+            month,
+            day,
+            hour,
+            minute,
+            second,
+        },
+    })
+}
+
+/// A `num-id` of at most 19 digits (which always fits in a u64), no
+/// leading zero.
+#[inline(always)]
+fn fast_num(b: &[u8], i: &mut usize) -> Option<u64> {
+    let start = *i;
+    let mut value: u64 = 0;
+    while let Some(&c) = b.get(*i) {
+        let digit = c.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        if *i - start == 19 {
+            return None;
+        }
+        value = value * 10 + u64::from(digit);
+        *i += 1;
+    }
+    let len = *i - start;
+    if len == 0 || (len > 1 && b[start] == b'0') {
+        return None;
+    }
+    Some(value)
+}
+
+/// The careful parser: the tag, or an error naming position and rule.
+fn parse_explaining(input: &str) -> Result<Tag, TagError> {
     let mut c = Cursor {
         what: "tag",
         input,
@@ -230,4 +340,48 @@ pub(super) fn parse(input: &str) -> Result<Tag, TagError> {
         stage,
         timestamp,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{accept, parse_explaining};
+
+    /// The fast path never accepts what the careful parser rejects, and
+    /// accepts every valid vector but those with a 20-digit number.
+    #[test]
+    fn the_fast_path_agrees_with_the_careful_parser_on_every_vector() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../conformance/vectors/tags.json");
+        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut accepted = 0;
+        for group in doc["groups"].as_array().unwrap() {
+            for case in group["cases"].as_array().unwrap() {
+                let input = case["input"].as_str().unwrap();
+                let careful = parse_explaining(input);
+                match accept(input.as_bytes()) {
+                    Some(tag) => {
+                        accepted += 1;
+                        assert_eq!(Ok(tag), careful, "{input:?}");
+                    }
+                    None => {
+                        let twenty_digits = input.split(['.', '-']).any(|part| part.len() >= 20);
+                        assert!(careful.is_err() || twenty_digits, "the fast path declined {input:?}");
+                    }
+                }
+            }
+        }
+        assert!(accepted >= 50, "the fast path took {accepted} vectors");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_path_never_accepts_what_the_careful_parser_rejects(
+            text in "[0-9]{1,3}\\.[0-9]{1,3}(\\.[0-9]{1,3})?-(production|staging|development|demo|demos)-[0-9]{6}-[0-9]{6}[0-9]?"
+        ) {
+            if let Some(tag) = accept(text.as_bytes()) {
+                proptest::prop_assert_eq!(Ok(tag), parse_explaining(&text));
+            } else {
+                proptest::prop_assert!(parse_explaining(&text).is_err());
+            }
+        }
+    }
 }
