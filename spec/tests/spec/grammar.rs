@@ -52,6 +52,34 @@ fn report(failures: Vec<String>, checked: usize) {
     );
 }
 
+/// What a parser made of a vector's input: the parse, spelled as the vector
+/// spells it, and the value displayed again; or the requirement it says is
+/// broken, and its message.
+type Outcome = Result<(Value, String), (&'static str, String)>;
+
+/// Compares an outcome with the vector, adding every disagreement.
+fn judge(what: &str, case: &Value, input: &str, outcome: Outcome, failures: &mut Vec<String>) {
+    match (outcome, case["valid"].as_bool().unwrap()) {
+        (Ok((parse, display)), true) => {
+            let expected = &case["expected"];
+            if &parse != expected {
+                failures.push(format!("{what}: parsed as {parse}, expected {expected}"));
+            }
+            if display != input {
+                failures.push(format!("{what}: displays as {display}"));
+            }
+        }
+        (Err((requirement, message)), false) => {
+            let expected = case["requirement"].as_str().unwrap();
+            if requirement != expected {
+                failures.push(format!("{what}: breaks {requirement} ({message}), expected {expected}"));
+            }
+        }
+        (Ok(_), false) => failures.push(format!("{what}: accepted, expected invalid")),
+        (Err((_, message)), true) => failures.push(format!("{what}: rejected ({message}), expected valid")),
+    }
+}
+
 #[test]
 fn tag_vectors_hold_for_the_parser() {
     let cases = cases(&vectors("tags.json"));
@@ -60,35 +88,19 @@ fn tag_vectors_hold_for_the_parser() {
     for (group, case) in &cases {
         let input = case["input"].as_str().unwrap();
         let what = format!("[{group}] {}: {input:?}", case["description"].as_str().unwrap());
-        match (Tag::parse(input), case["valid"].as_bool().unwrap()) {
-            (Ok(tag), true) => {
-                let e = &case["expected"];
-                let actual = serde_json::json!({
+        let outcome = Tag::parse(input)
+            .map(|tag| {
+                let parse = serde_json::json!({
                     "apiVersion": tag.api_version().canonical().to_string(),
                     "stage": tag.stage().as_str(),
                     "timestamp": tag.timestamp().to_datetime().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
                     "canonical": tag.canonical().to_string(),
                     "semver": tag.to_semver().to_string(),
                 });
-                if &actual != e {
-                    failures.push(format!("{what}: parsed as {actual}, expected {e}"));
-                }
-                if tag.to_string() != input {
-                    failures.push(format!("{what}: displays as {tag}"));
-                }
-            }
-            (Err(err), false) => {
-                let expected = case["requirement"].as_str().unwrap();
-                if err.requirement() != expected {
-                    failures.push(format!(
-                        "{what}: breaks {} ({err}), expected {expected}",
-                        err.requirement()
-                    ));
-                }
-            }
-            (Ok(_), false) => failures.push(format!("{what}: accepted, expected invalid")),
-            (Err(err), true) => failures.push(format!("{what}: rejected ({err}), expected valid")),
-        }
+                (parse, tag.to_string())
+            })
+            .map_err(|err| (err.requirement(), err.to_string()));
+        judge(&what, case, input, outcome, &mut failures);
     }
     report(failures, cases.len());
 }
@@ -175,33 +187,17 @@ fn reference_vectors_hold_for_parser_and_schema() {
         let input = case["input"].as_str().unwrap();
         let what = format!("[{group}] {}: {input:?}", case["description"].as_str().unwrap());
         let valid = case["valid"].as_bool().unwrap();
-        match (ImageReference::parse(input), valid) {
-            (Ok(r), true) => {
-                let e = &case["expected"];
-                let actual = serde_json::json!({
+        let outcome = ImageReference::parse(input)
+            .map(|r| {
+                let parse = serde_json::json!({
                     "repository": r.repository().to_string(),
                     "tag": r.tag(),
                     "digest": r.digest().map(ToString::to_string),
                 });
-                if &actual != e {
-                    failures.push(format!("{what}: parsed as {actual}, expected {e}"));
-                }
-                if r.to_string() != input {
-                    failures.push(format!("{what}: displays as {r}"));
-                }
-            }
-            (Err(err), false) => {
-                let expected = case["requirement"].as_str().unwrap();
-                if err.requirement() != expected {
-                    failures.push(format!(
-                        "{what}: breaks {} ({err}), expected {expected}",
-                        err.requirement()
-                    ));
-                }
-            }
-            (Ok(_), false) => failures.push(format!("{what}: accepted, expected invalid")),
-            (Err(err), true) => failures.push(format!("{what}: rejected ({err}), expected valid")),
-        }
+                (parse, r.to_string())
+            })
+            .map_err(|err| (err.requirement(), err.to_string()));
+        judge(&what, case, input, outcome, &mut failures);
         let schema_expected = valid || case["schemaValid"].as_bool().unwrap_or(false);
         if validator.is_valid(&case["input"]) != schema_expected {
             failures.push(format!("{what}: schema pattern says {}", !schema_expected));
