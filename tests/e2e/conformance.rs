@@ -192,26 +192,9 @@ fn tags_pass_fail_and_read_standard_input() {
     assert_eq!(out.status.code(), Some(2), "no tags at all: the runner could not run");
 }
 
-/// `tagcast deployer` on a free port, killed when dropped.
-struct Deployer {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Deployer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn deployer() -> Deployer {
-    use std::io::BufRead;
-    let mut child = crate::support::tagcast()
-        .args([
-            "deployer",
-            "--listen",
-            "127.0.0.1:0",
+fn deployer() -> crate::support::Deployer {
+    crate::support::Deployer::start(
+        &[
             "--secret",
             SECRET,
             "--image",
@@ -224,21 +207,9 @@ fn deployer() -> Deployer {
             "true",
             "--admin-token",
             "conformance-admin",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("tagcast deployer starts");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the deployer prints its address");
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Deployer { child, url }
+        ],
+        std::process::Stdio::null(),
+    )
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! `tagcast broker`, which calls `tagcast deployer` in gitops mode; images
 //! are built with `umoci` and pushed with `skopeo`.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::support::tagcast;
+use crate::support::{Deployer, tagcast};
 
 const SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 const ADMIN: &str = "registry-test-admin-token-0123456789";
@@ -193,48 +192,31 @@ async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest()
     git(&repo, &["commit", "-q", "-m", "initial"]);
 
     // The deployer, on a port it picks and prints.
-    let mut deployer = tagcast()
-        .args([
-            "deployer",
-            "--listen",
-            "127.0.0.1:0",
+    let state = work.join("deployer.sqlite");
+    let deployer = Deployer::start(
+        &[
             "--secret",
             SECRET,
             "--image",
             &image,
-        ])
-        .args([
             "--stage",
             "production",
             "--api-requirement",
             "^1.1",
             "--current-tag",
             INITIAL,
-        ])
-        .args([
             "--apply",
             "gitops",
             "--repo",
             repo.to_str().unwrap(),
             "--path",
             "deploy.yaml",
-        ])
-        .args(["--state", work.join("deployer.sqlite").to_str().unwrap()])
-        .env_remove("TAGCAST_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(work.join("deployer.log")).unwrap())
-        .spawn()
-        .expect("tagcast deployer starts");
-    let mut line = String::new();
-    BufReader::new(deployer.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _deployer = Running(deployer);
-    let callback = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("the deployer printed {line:?}"))
-        .to_owned();
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        std::fs::File::create(work.join("deployer.log")).unwrap().into(),
+    );
+    let callback = deployer.url.clone();
 
     // The broker.
     let broker_port = free_port();

@@ -54,3 +54,42 @@ pub fn stderr(output: &Output) -> String {
 pub fn bless() -> bool {
     std::env::var_os("TAGCAST_BLESS").is_some_and(|v| v == "1")
 }
+
+/// A `tagcast deployer` on a port it picks itself; killed when dropped.
+pub struct Deployer {
+    child: std::process::Child,
+    /// The callback URL it printed, `http://127.0.0.1:PORT/`.
+    pub url: String,
+}
+
+impl Drop for Deployer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Deployer {
+    /// Starts `tagcast deployer --listen 127.0.0.1:0 ARGS…`, its standard
+    /// error in `log`, and waits for the address it prints.
+    pub fn start(args: &[&str], log: Stdio) -> Self {
+        use std::io::BufRead;
+        let mut child = tagcast()
+            .args(["deployer", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("TAGCAST_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("tagcast deployer starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the deployer prints its address");
+        let Some(url) = line.trim().strip_prefix("listening on ").map(str::to_owned) else {
+            let _ = child.kill();
+            panic!("the deployer printed {line:?} instead of its address");
+        };
+        Self { child, url }
+    }
+}
