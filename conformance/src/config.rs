@@ -13,6 +13,11 @@ pub struct Config {
     /// Timeout of each request the runner sends, and of each wait for
     /// something a peer should send (`--timeout`).
     pub timeout: Duration,
+    /// How long the runner watches for something a peer must *not* send
+    /// (a second delivery, a downgrade) before it judges that it did not.
+    /// Longer is stricter; 1.5 s by default. Library only: the command
+    /// line uses the default.
+    pub quiet: Duration,
 }
 
 impl Default for Config {
@@ -21,6 +26,7 @@ impl Default for Config {
             only: Vec::new(),
             skip: Vec::new(),
             timeout: Duration::from_secs(15),
+            quiet: Duration::from_millis(1500),
         }
     }
 }

@@ -219,6 +219,7 @@ pub fn run(args: ConformanceArgs) -> anyhow::Result<ExitCode> {
         only: common.only,
         skip: common.skip,
         timeout: common.timeout,
+        ..Config::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let report = runtime.block_on(tagcast_conformance::run(&target, &config));

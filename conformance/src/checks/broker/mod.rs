@@ -272,10 +272,9 @@ struct Run<'a> {
     generic_hook: Option<(String, Secret)>,
     distribution_hook: Option<String>,
     timeout: Duration,
+    /// How long to wait for a delivery that must not come (`Config::quiet`).
+    quiet: Duration,
 }
-
-/// How long the runner waits for a delivery that must not come.
-const QUIET: Duration = Duration::from_millis(1500);
 
 pub(crate) async fn run(target: &BrokerTarget, suite: &mut Suite<'_>) -> String {
     let subject = target.url.to_string();
@@ -330,6 +329,7 @@ pub(crate) async fn run(target: &BrokerTarget, suite: &mut Suite<'_>) -> String 
         generic_hook: None,
         distribution_hook: None,
         timeout: suite.config().timeout,
+        quiet: suite.config().quiet,
     };
     run.checks(suite).await;
     let cleanup = run.cleanup().await;
@@ -566,7 +566,7 @@ impl Run<'_> {
         let first = self.push_generic("g1", &t1).await;
         let prod_first = self.receiver.wait_for("prod", 1, timeout).await;
         let gone_first = self.receiver.wait_for("gone", 1, timeout).await;
-        tokio::time::sleep(QUIET).await;
+        tokio::time::sleep(self.quiet).await;
         let prod_after_first = self.receiver.received("prod");
         let one = match &first {
             Err(e) => Verdict::Error(e.clone()),
@@ -592,15 +592,15 @@ impl Run<'_> {
         self.receiver.wait_for("dist", 1, timeout).await;
         // Retry and 410 take their time.
         let retried = self.receiver.wait_for("retry", 2, timeout).await;
-        tokio::time::sleep(QUIET).await;
+        tokio::time::sleep(self.quiet).await;
         let state = self.subscription_state("gone").await;
         let later = self.push_generic("g3", &t3).await;
         self.receiver.wait_for("prod", 2, timeout).await;
-        tokio::time::sleep(QUIET).await;
+        tokio::time::sleep(self.quiet).await;
         // A forged push: the hook says one digest, the registry another.
         let asked_before = self.receiver.registry_requests();
         let forged = self.push_generic_as("gf", &tag(Stage::Production, 5), true).await;
-        self.receiver.wait_for("prod", 3, QUIET * 2).await;
+        self.receiver.wait_for("prod", 3, self.quiet * 2).await;
         let asked = self.receiver.registry_requests() > asked_before;
 
         let prod = self.receiver.received("prod");
