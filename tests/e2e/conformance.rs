@@ -370,34 +370,20 @@ fn broker_against_each_broken_broker_exits_1_naming_the_failed_check() {
 #[test]
 #[ignore = "needs docker-registry"]
 fn registry_against_the_real_docker_registry_exits_0() {
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-    };
-    let registry_addr = free();
-    let listen = free();
+    // Held until the registry runs, so that it cannot get the same port.
+    let listen_guard = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = listen_guard.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-         http:\n  addr: {registry_addr}\nnotifications:\n  endpoints:\n    - name: conformance\n      url: http://{listen}/notifications\n      timeout: 2s\n      threshold: 5\n      backoff: 1s\n",
-        dir.path().join("data").display()
-    );
-    let config_path = dir.path().join("config.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let mut registry = std::process::Command::new("docker-registry")
-        .arg("serve")
-        .arg(&config_path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("docker-registry starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(registry_addr).is_err() {
-        assert!(std::time::Instant::now() < deadline, "docker-registry did not listen");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let data = dir.path().join("data");
+    let registry = crate::support::DockerRegistry::start(dir.path(), |registry_addr| {
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+             http:\n  addr: {registry_addr}\nnotifications:\n  endpoints:\n    - name: conformance\n      url: http://{listen}/notifications\n      timeout: 2s\n      threshold: 5\n      backoff: 1s\n",
+            data.display()
+        )
+    });
+    let registry_addr = registry.addr;
+    drop(listen_guard);
     let url = format!("http://{registry_addr}");
     let listen = listen.to_string();
     let out = run(
@@ -415,8 +401,7 @@ fn registry_against_the_real_docker_registry_exits_0() {
         ],
         "",
     );
-    let _ = registry.kill();
-    let _ = registry.wait();
+    drop(registry);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     for check in [

@@ -132,7 +132,8 @@ impl Layout {
 }
 
 /// `docker-registry serve` on a loopback port, notifying `hook`.
-fn start_registry(work: &Path, port: u16, hook: &str) -> Running {
+fn start_registry(work: &Path, reserved: TcpListener, hook: &str) -> Running {
+    let port = reserved.local_addr().unwrap().port();
     let config = work.join("registry.yml");
     std::fs::write(
         &config,
@@ -146,6 +147,9 @@ fn start_registry(work: &Path, port: u16, hook: &str) -> Running {
         ),
     )
     .unwrap();
+    // The port stayed bound since the test chose it, so that no other test
+    // could take it; let it go just before the registry binds it.
+    drop(reserved);
     let child = Command::new("docker-registry")
         .args(["serve", config.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -171,8 +175,8 @@ fn push(work: &Path, layout: &Layout, image: &str, registry: &str, tag: &str, al
 async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest() {
     let temp = tempfile::tempdir().unwrap();
     let work = temp.path();
-    let registry_port = free_port();
-    let registry = format!("127.0.0.1:{registry_port}");
+    let registry_port = TcpListener::bind("127.0.0.1:0").unwrap();
+    let registry = registry_port.local_addr().unwrap().to_string();
     let image = format!("{registry}/{REPOSITORY}");
 
     // The deployment's git repository.
@@ -288,7 +292,7 @@ async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest()
         .to_owned();
 
     // The registry, notifying the broker.
-    let _registry = start_registry(work, registry_port, &hook);
+    let mut registry_process = start_registry(work, registry_port, &hook);
     wait_for("docker-registry", async || {
         http.get(format!("http://{registry}/v2/"))
             .send()
@@ -296,6 +300,10 @@ async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest()
             .is_ok_and(|r| r.status() == 200)
     })
     .await;
+    assert!(
+        registry_process.0.try_wait().unwrap().is_none(),
+        "docker-registry exited; another process answered on its port"
+    );
 
     let layout = Layout::new(work);
     let manifest_digest = async |tag: &str| -> String {

@@ -93,3 +93,62 @@ impl Deployer {
         Self { child, url }
     }
 }
+
+/// A `docker-registry serve` (CNCF Distribution) on a loopback port;
+/// killed when dropped.
+pub struct DockerRegistry {
+    child: std::process::Child,
+    /// Where it listens, `127.0.0.1:PORT`.
+    pub addr: std::net::SocketAddr,
+}
+
+impl Drop for DockerRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl DockerRegistry {
+    /// Starts `docker-registry serve` with the configuration `config(addr)`
+    /// written into `dir`, and waits until *it* answers `GET /v2/` with 200.
+    /// Tests run in parallel and pick free ports by binding and releasing
+    /// one, so another test may take the port first: then the registry
+    /// exits and this tries a new port.
+    pub fn start(dir: &Path, config: impl Fn(std::net::SocketAddr) -> String) -> Self {
+        use std::io::Read as _;
+        for _ in 0..5 {
+            let addr = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap();
+            let path = dir.join("registry.yml");
+            std::fs::write(&path, config(addr)).unwrap();
+            let child = std::process::Command::new("docker-registry")
+                .arg("serve")
+                .arg(&path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("docker-registry starts (Debian package docker-registry)");
+            let mut registry = Self { child, addr };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while std::time::Instant::now() < deadline {
+                if registry.child.try_wait().unwrap().is_some() {
+                    break; // the port was taken: try another
+                }
+                let answered = std::net::TcpStream::connect(addr).is_ok_and(|mut stream| {
+                    let mut status = [0u8; 12];
+                    stream.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n").is_ok()
+                        && stream.read_exact(&mut status).is_ok()
+                        && status.ends_with(b" 200")
+                });
+                if answered && registry.child.try_wait().unwrap().is_none() {
+                    return registry;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        panic!("docker-registry did not start on a free port in five tries");
+    }
+}
