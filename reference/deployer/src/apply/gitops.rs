@@ -3,7 +3,8 @@
 //! the repository has a remote. Uses the `git` command line, so that the
 //! operator's git configuration (credentials, SSH keys, signing) applies.
 
-use std::path::{Path, PathBuf};
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use tokio::process::Command;
@@ -128,11 +129,13 @@ impl Gitops {
                 .map_err(|e| self.repo_err(format!("cannot fast-forward {branch} to {remote}/{branch}: {e}")))?;
         }
 
-        let file = self.repo.join(&self.path);
         let manifest_err = |reason: String| ApplyError::Manifest {
             path: self.path.display().to_string(),
             reason,
         };
+        // After the fetch: whoever can push to the branch decides what the
+        // work tree holds, symlinks included.
+        let file = contained(&self.repo, &self.path).map_err(manifest_err)?;
         let text = tokio::fs::read_to_string(&file)
             .await
             .map_err(|e| manifest_err(format!("cannot read: {e}")))?;
@@ -186,13 +189,65 @@ impl Gitops {
     }
 }
 
-/// Replaces a file through a temporary sibling, so that a crash never
-/// leaves half a manifest.
-async fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tagcast-tmp");
-    tokio::fs::write(&tmp, text).await?;
-    if let Ok(meta) = tokio::fs::metadata(path).await {
-        tokio::fs::set_permissions(&tmp, meta.permissions()).await?;
+/// The manifest `path` inside the work tree `repo`, refusing a path that
+/// is absolute, climbs out with `..`, passes through a symlink (the file
+/// itself or any directory above it) or resolves outside the work tree.
+fn contained(repo: &Path, path: &Path) -> Result<PathBuf, String> {
+    let mut file = repo.to_owned();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => file.push(part),
+            Component::CurDir => {}
+            _ => {
+                return Err(format!(
+                    "must be a relative path inside the work tree without `..` (found {component:?})"
+                ));
+            }
+        }
+        let meta = std::fs::symlink_metadata(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        if meta.file_type().is_symlink() {
+            return Err(format!(
+                "{} is a symlink; refusing to follow it (a symlink committed to the branch could point anywhere)",
+                file.display()
+            ));
+        }
     }
-    tokio::fs::rename(&tmp, path).await
+    let root = repo
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve the work tree {}: {e}", repo.display()))?;
+    let resolved = file.canonicalize().map_err(|e| format!("cannot resolve: {e}"))?;
+    if !resolved.starts_with(&root) || resolved == root {
+        return Err(format!(
+            "resolves to {}, outside the work tree {}",
+            resolved.display(),
+            root.display()
+        ));
+    }
+    Ok(resolved)
+}
+
+/// Replaces a file through a temporary sibling, so that a crash never
+/// leaves half a manifest. The sibling gets a random name and is created
+/// exclusively (`O_EXCL`, mode 0600 until the original's mode is copied),
+/// so that nothing committed to the branch, such as a symlink at a
+/// predictable name, can redirect the write.
+async fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let path = path.to_owned();
+    let text = text.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tagcast-")
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
+        tmp.write_all(text.as_bytes())?;
+        tmp.as_file().sync_all()?;
+        if let Ok(meta) = std::fs::metadata(&path) {
+            tmp.as_file().set_permissions(meta.permissions())?;
+        }
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }

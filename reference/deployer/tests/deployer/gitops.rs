@@ -108,3 +108,143 @@ async fn dirty_repository_is_an_error_not_an_overwrite() {
     );
     assert_eq!(git(dir.path(), &["rev-list", "--count", "HEAD"]).trim(), "1");
 }
+
+fn mode_at(dir: &Path, path: &str) -> Applier {
+    let Applier::Gitops(mut gitops) = mode(dir) else {
+        unreachable!()
+    };
+    gitops.path = path.into();
+    Applier::Gitops(gitops)
+}
+
+/// The commits in `dir`, to show that a refused update committed nothing.
+fn commits(dir: &Path) -> String {
+    git(dir, &["rev-list", "--count", "HEAD"]).trim().to_owned()
+}
+
+#[cfg(unix)]
+#[tokio::test]
+#[ignore = "needs git"]
+async fn a_committed_symlink_at_a_temporary_name_cannot_redirect_the_write() {
+    // Whoever can push to the branch commits `deployment.tagcast-tmp` (the
+    // name the deployer once used for its temporary file) as a symlink to a
+    // file outside the repository, such as a git hook or authorized_keys.
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    repo(&work);
+    let victim = dir.path().join("authorized_keys");
+    std::fs::write(&victim, "ssh-ed25519 AAAA operator\n").unwrap();
+    let planted = ["deployment.tagcast-tmp", ".tagcast-tmp", "deployment.yaml.tmp"];
+    for name in planted {
+        std::os::unix::fs::symlink(&victim, work.join(name)).unwrap();
+    }
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "--quiet", "-m", "plant symlinks"]);
+
+    let state = state_with(mode(&work)).await;
+    send(&state, callback("evt_2", V2)).await;
+    run_pending(&state).await.unwrap();
+    let history = state.store.history(1).await.unwrap();
+    assert_eq!(history[0].outcome, Outcome::Applied, "{}", history[0].reason);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "ssh-ed25519 AAAA operator\n");
+    assert!(
+        std::fs::read_to_string(work.join("deployment.yaml"))
+            .unwrap()
+            .contains(V2),
+        "the manifest itself is still updated"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".tagcast-") && !planted.contains(&name.as_str()))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind: {leftovers:?}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+#[ignore = "needs git"]
+async fn a_manifest_that_is_a_symlink_out_of_the_tree_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    repo(&work);
+    let outside = dir.path().join("outside.yaml");
+    let secret_text = format!("image: elixircloud/cwl-wes:{V1}\n# a file the deployer must not read or write\n");
+    std::fs::write(&outside, &secret_text).unwrap();
+    std::fs::remove_file(work.join("deployment.yaml")).unwrap();
+    std::os::unix::fs::symlink(&outside, work.join("deployment.yaml")).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "--quiet", "-m", "manifest becomes a symlink"]);
+
+    let state = state_with(mode(&work)).await;
+    send(&state, callback("evt_2", V2)).await;
+    run_pending(&state).await.unwrap();
+    let history = state.store.history(1).await.unwrap();
+    assert_eq!(history[0].outcome, Outcome::Failed);
+    assert!(history[0].reason.contains("symlink"), "{}", history[0].reason);
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), secret_text);
+    assert!(
+        std::fs::symlink_metadata(work.join("deployment.yaml"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(commits(&work), "2", "nothing committed");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+#[ignore = "needs git"]
+async fn a_parent_directory_that_is_a_symlink_out_of_the_tree_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    repo(&work);
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let original = format!("image: elixircloud/cwl-wes:{V1}\n");
+    std::fs::write(elsewhere.join("deployment.yaml"), &original).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, work.join("k8s")).unwrap();
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "--quiet", "-m", "k8s becomes a symlink"]);
+
+    let state = state_with(mode_at(&work, "k8s/deployment.yaml")).await;
+    send(&state, callback("evt_2", V2)).await;
+    run_pending(&state).await.unwrap();
+    let history = state.store.history(1).await.unwrap();
+    assert_eq!(history[0].outcome, Outcome::Failed);
+    assert!(history[0].reason.contains("symlink"), "{}", history[0].reason);
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.join("deployment.yaml")).unwrap(),
+        original
+    );
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        1,
+        "no temporary file outside"
+    );
+    assert_eq!(commits(&work), "2", "nothing committed");
+}
+
+#[tokio::test]
+#[ignore = "needs git"]
+async fn a_manifest_path_that_climbs_out_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    repo(&work);
+    let outside = dir.path().join("deployment.yaml");
+    let original = format!("image: elixircloud/cwl-wes:{V1}\n");
+    std::fs::write(&outside, &original).unwrap();
+
+    let state = state_with(mode_at(&work, "../deployment.yaml")).await;
+    send(&state, callback("evt_2", V2)).await;
+    run_pending(&state).await.unwrap();
+    let history = state.store.history(1).await.unwrap();
+    assert_eq!(history[0].outcome, Outcome::Failed);
+    assert!(history[0].reason.contains(".."), "{}", history[0].reason);
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), original);
+    assert_eq!(commits(&work), "1", "nothing committed");
+}
