@@ -245,11 +245,48 @@ pub struct TimestampRangeError {
 
 /// A string is not an API requirement (`spec/tags.md` TAG-10).
 #[derive(Debug, thiserror::Error)]
-#[error("invalid api-version requirement {input:?}: {source}")]
+#[error("invalid api-version requirement {input:?}: {kind} (TAG-10)")]
 pub struct RequirementError {
     pub(crate) input: String,
     #[source]
-    pub(crate) source: semver::Error,
+    pub(crate) kind: RequirementErrorKind,
+}
+
+impl RequirementError {
+    /// The rejected input, as given.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// The byte position of the first character that breaks the grammar,
+    /// counting from 0, when the grammar is what failed.
+    pub fn position(&self) -> Option<usize> {
+        match &self.kind {
+            RequirementErrorKind::Grammar { position, .. } => Some(*position),
+            RequirementErrorKind::Semver(_) => None,
+        }
+    }
+
+    /// The ID of the rule broken: always `TAG-10`.
+    pub fn requirement(&self) -> &'static str {
+        "TAG-10"
+    }
+}
+
+/// What is wrong with a requirement.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequirementErrorKind {
+    /// The text is not of the grammar of TAG-10.
+    #[error("{found} at position {position}, expected {expected}{hint}")]
+    Grammar {
+        found: String,
+        position: usize,
+        expected: &'static str,
+        hint: &'static str,
+    },
+    /// The grammar holds but `semver` refuses the requirement.
+    #[error("{0}")]
+    Semver(#[source] semver::Error),
 }
 
 /// A string is not an OCI image reference (`spec/tags.md` REF-1 to REF-6).

@@ -37,5 +37,5 @@ pub use event::{CloudEvent, ImagePublished};
 pub use reference::{
     DOCKER_HUB, Digest, ImageReference, MAX_NAME_LENGTH, REFERENCE_PATTERN, REPOSITORY_PATTERN, Repository,
 };
-pub use requirement::{ApiRequirement, NotAnUpdate, UpdatePolicy, is_update};
+pub use requirement::{ApiRequirement, NotAnUpdate, REQUIREMENT_PATTERN, UpdatePolicy, is_update};
 pub use tag::{ApiVersion, Stage, StageError, TAG_PATTERN, Tag, Timestamp};

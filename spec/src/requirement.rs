@@ -8,8 +8,18 @@ use std::str::FromStr;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::RequirementError;
+use crate::error::{RequirementError, RequirementErrorKind};
 use crate::tag::{ApiVersion, Stage, Tag};
+
+/// The grammar of TAG-10 as a JSON Schema pattern (ECMA-262). It checks
+/// everything but the 64-bit bound of each number.
+pub const REQUIREMENT_PATTERN: &str = concat!(
+    r"^ *(?:\*|",
+    r"(?:(?:[=~^]|[<>]=?) *)?(?:0|[1-9][0-9]*)(?:\.(?:[*xX]|(?:0|[1-9][0-9]*)(?:\.(?:[*xX]|0|[1-9][0-9]*))?))?",
+    r"(?: *, *",
+    r"(?:(?:[=~^]|[<>]=?) *)?(?:0|[1-9][0-9]*)(?:\.(?:[*xX]|(?:0|[1-9][0-9]*)(?:\.(?:[*xX]|0|[1-9][0-9]*))?))?",
+    r")*) *$"
+);
 
 /// Which api-versions a subscriber accepts: a Cargo-style
 /// `semver::VersionReq` (`^1.1`, `~1.1.0`, `>=1.0, <2`, `=1.1.0`, `*`)
@@ -30,7 +40,8 @@ impl ApiRequirement {
     ///
     /// # Errors
     ///
-    /// [`RequirementError`] naming the input, with `semver`'s reason.
+    /// [`RequirementError`] naming the input, the position and what was
+    /// expected there, when the input is not of the grammar of TAG-10.
     ///
     /// # Examples
     ///
@@ -43,10 +54,12 @@ impl ApiRequirement {
     /// # Ok::<(), tagcast_spec::RequirementError>(())
     /// ```
     pub fn parse(input: &str) -> Result<Self, RequirementError> {
-        let req = semver::VersionReq::parse(input).map_err(|source| RequirementError {
+        let error = |kind| RequirementError {
             input: input.to_owned(),
-            source,
-        })?;
+            kind,
+        };
+        grammar::check(input).map_err(error)?;
+        let req = semver::VersionReq::parse(input).map_err(|e| error(RequirementErrorKind::Semver(e)))?;
         Ok(Self {
             req,
             text: input.trim().to_owned(),
@@ -113,10 +126,11 @@ impl JsonSchema for ApiRequirement {
         json_schema!({
             "type": "string",
             "minLength": 1,
+            "pattern": REQUIREMENT_PATTERN,
             "description": concat!(
-                "A Cargo-style SemVer requirement (`^1.1`, `~1.1.0`, `>=1.0, <2`, `=1.1.0`, `*`) matched ",
-                "against the tag's api-version as a plain version, the pre-release ignored ",
-                "(spec/tags.md TAG-10)."
+                "A requirement on the tag's api-version (`^1.1`, `~1.1.0`, `>=1.0, <2`, `=1.1.0`, `*`), ",
+                "matched against it as a plain version, the pre-release ignored; grammar and bounds ",
+                "in spec/tags.md TAG-10. The pattern cannot bound numbers to 64 bits."
             ),
             "examples": ["^1.1", "~1.0.3", ">=1.0, <2", "*"]
         })
@@ -214,4 +228,148 @@ pub fn is_update(current: Option<&Tag>, candidate: &Tag, stage: Stage, requireme
     }
     .check(current, candidate)
     .is_ok()
+}
+
+/// The grammar of TAG-10, checked by hand so that an error names the
+/// position and what was expected there.
+mod grammar {
+    use crate::error::RequirementErrorKind;
+
+    struct Cursor<'a> {
+        bytes: &'a [u8],
+        input: &'a str,
+        pos: usize,
+    }
+
+    impl Cursor<'_> {
+        fn peek(&self) -> Option<u8> {
+            self.bytes.get(self.pos).copied()
+        }
+
+        fn spaces(&mut self) {
+            while self.peek() == Some(b' ') {
+                self.pos += 1;
+            }
+        }
+
+        fn fail(&self, expected: &'static str) -> RequirementErrorKind {
+            let found = match self.input[self.pos..].chars().next() {
+                Some(c) => format!("unexpected character {c:?}"),
+                None => "unexpected end".to_owned(),
+            };
+            // The mistakes people make most often, said plainly.
+            let rest = &self.input[self.pos..];
+            let hint = if rest.starts_with("&&") || (expected.starts_with("','") && rest.starts_with(['<', '>', '='])) {
+                " (separate comparators with a comma: `>=1.1, <2`)"
+            } else if rest.starts_with('-') || rest.starts_with('+') {
+                " (a requirement names plain versions; no pre-release or build metadata)"
+            } else if rest.starts_with('v') || rest.starts_with('V') {
+                " (no `v` prefix)"
+            } else {
+                ""
+            };
+            RequirementErrorKind::Grammar {
+                found,
+                position: self.pos,
+                expected,
+                hint,
+            }
+        }
+
+        /// `num-id`: `0` or no leading zero, fitting in 64 bits.
+        fn number(&mut self, expected: &'static str) -> Result<(), RequirementErrorKind> {
+            let start = self.pos;
+            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+                self.pos += 1;
+            }
+            let digits = &self.input[start..self.pos];
+            if digits.is_empty() {
+                return Err(self.fail(expected));
+            }
+            if digits.len() > 1 && digits.starts_with('0') {
+                self.pos = start;
+                return Err(self.fail("a number without a leading zero"));
+            }
+            if digits.parse::<u64>().is_err() {
+                self.pos = start;
+                return Err(self.fail("a number of at most 18446744073709551615"));
+            }
+            Ok(())
+        }
+
+        fn wildcard(&mut self) -> bool {
+            if matches!(self.peek(), Some(b'*' | b'x' | b'X')) {
+                self.pos += 1;
+                true
+            } else {
+                false
+            }
+        }
+
+        /// `[ op OWS ] partial`
+        fn comparator(&mut self) -> Result<(), RequirementErrorKind> {
+            let expected = match self.peek() {
+                Some(b'>' | b'<') => {
+                    self.pos += 1;
+                    if self.peek() == Some(b'=') {
+                        self.pos += 1;
+                    }
+                    self.spaces();
+                    "a major version"
+                }
+                Some(b'=' | b'~' | b'^') => {
+                    self.pos += 1;
+                    self.spaces();
+                    "a major version"
+                }
+                _ => "an operator (= > >= < <= ~ ^), a major version or `*`",
+            };
+            self.number(expected)?;
+            if self.peek() != Some(b'.') {
+                return Ok(());
+            }
+            self.pos += 1;
+            if self.wildcard() {
+                return Ok(());
+            }
+            self.number("a minor version or a wildcard (* x X)")?;
+            if self.peek() != Some(b'.') {
+                return Ok(());
+            }
+            self.pos += 1;
+            if self.wildcard() {
+                return Ok(());
+            }
+            self.number("a patch version or a wildcard (* x X)")
+        }
+    }
+
+    pub(super) fn check(input: &str) -> Result<(), RequirementErrorKind> {
+        let mut c = Cursor {
+            bytes: input.as_bytes(),
+            input,
+            pos: 0,
+        };
+        c.spaces();
+        if c.peek() == Some(b'*') {
+            c.pos += 1;
+            c.spaces();
+            return match c.peek() {
+                None => Ok(()),
+                Some(_) => Err(c.fail("the end after `*` (it admits every version and stands alone)")),
+            };
+        }
+        loop {
+            c.comparator()?;
+            c.spaces();
+            match c.peek() {
+                None => return Ok(()),
+                Some(b',') => {
+                    c.pos += 1;
+                    c.spaces();
+                }
+                Some(_) => return Err(c.fail("',' between comparators, or the end")),
+            }
+        }
+    }
 }

@@ -328,6 +328,15 @@ fn parse_explaining(input: &str) -> Result<Tag, TagError> {
         }));
     }
     let api_version = c.api_version(Some(b'-'), "'.' or '-' after the minor version")?;
+    // A fourth number is still the api-version's text (the longest prefix of
+    // digits and dots), so it breaks the api-version's rule (TAG-2), not TAG-1.
+    if c.peek() == Some(b'.') {
+        return Err(c.unexpected_at(
+            c.pos,
+            "'-' after the patch version (an api-version has at most three numbers)",
+            "TAG-2",
+        ));
+    }
     c.expect(b'-', "'-' after the api-version", "TAG-1")?;
     let stage = c.stage()?;
     c.expect(b'-', "'-' after the stage", "TAG-1")?;

@@ -237,7 +237,7 @@ fn tag_error_messages_are_pinned() {
         ),
         (
             "1.1.0.0-demo-201108-195630",
-            r#"invalid tag "1.1.0.0-demo-201108-195630": unexpected character '.' at position 5, expected '-' after the api-version"#,
+            r#"invalid tag "1.1.0.0-demo-201108-195630": unexpected character '.' at position 5, expected '-' after the patch version (an api-version has at most three numbers)"#,
         ),
         (
             "01.1-demo-201108-195630",
@@ -321,7 +321,7 @@ fn other_error_messages_are_pinned() {
     );
     assert_eq!(
         ApiRequirement::parse("^x").unwrap_err().to_string(),
-        r#"invalid api-version requirement "^x": unexpected character 'x' while parsing major version number"#
+        r#"invalid api-version requirement "^x": unexpected character 'x' at position 1, expected a major version (TAG-10)"#
     );
     assert_eq!(
         "prod".parse::<Stage>().unwrap_err().to_string(),
@@ -502,4 +502,67 @@ proptest! {
     fn the_reference_parser_never_panics(text in "\\PC{0,40}") {
         let _ = ImageReference::parse(&text);
     }
+}
+
+/// TAG-10: every requirement vector against `ApiRequirement` (valid or
+/// not, and the versions each admits and refuses) and against the
+/// schema's pattern, so that the grammar, the table and the type agree.
+#[test]
+fn requirement_vectors_agree_with_the_type_and_the_schema() {
+    let doc = vectors("requirements.json");
+    let pattern = regex::Regex::new(tagcast_spec::REQUIREMENT_PATTERN).expect("the pattern compiles");
+    let mut failures = Vec::new();
+    let all = cases(&doc);
+    for (group, case) in &all {
+        let input = case["input"].as_str().unwrap();
+        let what = format!("{group} / {} ({input:?})", case["description"].as_str().unwrap());
+        let valid = case["valid"].as_bool().unwrap();
+        let schema_valid = case["schemaValid"].as_bool().unwrap_or(valid);
+        // The ECMA-262 `$` matches only at the very end; the Rust crate's `$` too.
+        if pattern.is_match(input) != schema_valid {
+            failures.push(format!(
+                "{what}: pattern says {}, expected {schema_valid}",
+                !schema_valid
+            ));
+        }
+        match (ApiRequirement::parse(input), valid) {
+            (Ok(req), true) => {
+                for (key, expected) in [("admits", true), ("refuses", false)] {
+                    for version in case[key].as_array().unwrap() {
+                        let text = version.as_str().unwrap();
+                        let version = ApiVersion::parse(text).unwrap();
+                        if req.matches(&version) != expected {
+                            failures.push(format!("{what}: {key} {text}, but matches() is {}", !expected));
+                        }
+                    }
+                }
+            }
+            (Err(err), false) => {
+                if err.requirement() != case["requirement"].as_str().unwrap() {
+                    failures.push(format!("{what}: breaks {}", err.requirement()));
+                }
+                let message = err.to_string();
+                if !message.contains(&format!("{input:?}")) || !message.contains("TAG-10") {
+                    failures.push(format!(
+                        "{what}: the message does not name the input and the rule: {message}"
+                    ));
+                }
+            }
+            (Ok(_), false) => failures.push(format!("{what}: accepted, expected invalid")),
+            (Err(err), true) => failures.push(format!("{what}: rejected ({err}), expected valid")),
+        }
+    }
+    report(failures, all.len());
+}
+
+#[test]
+fn requirement_errors_name_the_position_and_suggest_the_comma_form() {
+    let err = ApiRequirement::parse(">=1.1 <2").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"invalid api-version requirement ">=1.1 <2": unexpected character '<' at position 6, expected ',' between comparators, or the end (separate comparators with a comma: `>=1.1, <2`) (TAG-10)"#
+    );
+    assert_eq!(err.position(), Some(6));
+    let err = ApiRequirement::parse(">=1.1.0-production").unwrap_err();
+    assert!(err.to_string().contains("no pre-release"), "{err}");
 }
