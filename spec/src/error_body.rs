@@ -35,7 +35,10 @@ pub struct ErrorBody {
     /// the rule. Never an internal cause (stack, SQL, file path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// The stable machine-readable error code.
+    /// The stable machine-readable error code. The schema admits any
+    /// snake_case word, so that a validator accepts codes added later
+    /// (API-13: a client treats a code it does not know like the status alone).
+    #[schemars(schema_with = "open_code")]
     pub code: ErrorCode,
     /// The requirement ID of `spec/` that the request broke, e.g. `API-6`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,6 +107,9 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 409: `POST /services` with an `id` that exists.
     Conflict,
+    /// 410: a CD endpoint wants no more callbacks for this subscription
+    /// (callbacks.md CB-10).
+    Gone,
     /// 413: the body is larger than the service accepts.
     PayloadTooLarge,
     /// 415: the `Content-Type` is not one the path accepts.
@@ -124,7 +130,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
         ErrorCode::InvalidSignature,
@@ -132,6 +138,7 @@ impl ErrorCode {
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Conflict,
+        ErrorCode::Gone,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::InvalidSubscription,
@@ -151,6 +158,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::Gone => "gone",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::InvalidSubscription => "invalid_subscription",
@@ -170,6 +178,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
+            ErrorCode::Gone => 410,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::InvalidSubscription | ErrorCode::CallbackUrlRefused => 422,
@@ -188,6 +197,7 @@ impl ErrorCode {
             404 => "Not Found",
             405 => "Method Not Allowed",
             409 => "Conflict",
+            410 => "Gone",
             413 => "Content Too Large",
             415 => "Unsupported Media Type",
             422 => "Unprocessable Content",
@@ -202,4 +212,24 @@ impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// The schema of `code`: open, with the known codes listed.
+fn open_code(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let known: Vec<String> = ErrorCode::ALL
+        .iter()
+        .map(|code| format!("`{}` ({})", code.as_str(), code.status()))
+        .collect();
+    let examples: Vec<&str> = ErrorCode::ALL.iter().map(|code| code.as_str()).collect();
+    schemars::json_schema!({
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]*$",
+        "description": format!(
+            "A stable machine-readable code (spec/service-api.md API-13). Known codes: {}. \
+             New codes may be added in a minor version of the contract; a client MUST treat a code it \
+             does not know like the HTTP status alone.",
+            known.join(", ")
+        ),
+        "examples": examples
+    })
 }

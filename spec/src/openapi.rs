@@ -409,6 +409,7 @@ fn error_detail(code: ErrorCode) -> &'static str {
         ErrorCode::NotFound => "no service \"org.example.unknown\"",
         ErrorCode::MethodNotAllowed => "PATCH is not defined for /ga4gh/registry/v1/services",
         ErrorCode::Conflict => "a service \"org.example.cwl-wes.production\" exists; use PUT to replace it",
+        ErrorCode::Gone => "this deployment takes no more callbacks (CB-10)",
         ErrorCode::PayloadTooLarge => "the body has 2097152 bytes, at most 1048576 are accepted",
         ErrorCode::UnsupportedMediaType => "Content-Type text/plain is not application/json",
         ErrorCode::InvalidSubscription => {

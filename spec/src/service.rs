@@ -126,8 +126,9 @@ pub struct ExternalService {
 /// an [`ExternalService`] with an optional [`Subscription`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(
-    description = "The body of `POST /services` and `PUT /services/{serviceId}` (spec/service-api.md API-5): a GA4GH `ExternalService` with tagcast's optional `subscription` extension (API-6).",
-    example = example_registration()
+    description = "The body of `POST /services` and `PUT /services/{serviceId}` (spec/service-api.md API-5): a GA4GH `ExternalService` with tagcast's optional `subscription` extension (API-6). `id` may be left out: a POST then gets a generated one, a PUT the path's.",
+    example = example_registration(),
+    transform = id_optional
 )]
 pub struct ServiceRegistration {
     /// The service as GA4GH describes it.
@@ -212,4 +213,12 @@ pub(crate) fn example_registered() -> Value {
             "state": "active"
         }
     })
+}
+
+/// API-5: a write may leave `id` out (the broker generates it on POST and
+/// takes the path's on PUT), so the registration schema does not require it.
+fn id_optional(schema: &mut schemars::Schema) {
+    if let Some(serde_json::Value::Array(required)) = schema.get_mut("required") {
+        required.retain(|name| name != "id");
+    }
 }

@@ -34,7 +34,9 @@ use crate::{ApiRequirement, ApiVersion, Repository, Stage};
 pub struct Subscription {
     /// Normalized repositories whose tags the service wants (REF-6); at
     /// least one, no duplicates.
-    #[schemars(length(min = 1), extend("uniqueItems" = true))]
+    // No `uniqueItems`: two entries that are equal, or equal once
+    // normalized, are one rule (API-6, 422), not a schema error (400).
+    #[schemars(length(min = 1))]
     pub images: Vec<Repository>,
     /// The one stage the service follows; tags of other stages are never
     /// delivered (TAG-9).

@@ -176,8 +176,15 @@ struct ServeArgs {
     /// one is refused); ignored once the state knows an applied tag.
     #[arg(long, env = "TAGCAST_CURRENT_TAG", value_name = "TAG")]
     current_tag: Option<String>,
-    /// Largest accepted body in bytes (413 beyond).
-    #[arg(long, env = "TAGCAST_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT, value_name = "BYTES")]
+    /// Largest accepted body in bytes (413 beyond): 65536 to 1048576, the
+    /// bounds of callbacks.md CB-9.
+    #[arg(
+        long,
+        env = "TAGCAST_BODY_LIMIT",
+        default_value_t = DEFAULT_BODY_LIMIT,
+        value_name = "BYTES",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(65_536..=1_048_576)
+    )]
     body_limit: usize,
     /// Largest accepted clock difference of webhook-timestamp, in seconds.
     #[arg(long, env = "TAGCAST_TOLERANCE", default_value_t = 300, value_name = "SECONDS")]

@@ -28,6 +28,8 @@ pub enum Flaw {
     None,
     /// Writes need no token.
     NoAuth,
+    /// A wrong admin token is answered 401, as a missing one (API-5 wants 403).
+    WrongTokenIs401,
     /// The answer to a create has no secret.
     OmitsSecret,
     /// Reads return the subscription secret.
@@ -136,9 +138,16 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "code": status.as_u16(), "message": message }))).into_response()
 }
 
-fn authorized(broker: &Broker, headers: &HeaderMap) -> bool {
-    broker.flaw == Flaw::NoAuth
-        || headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {ADMIN_TOKEN}"))
+/// API-5: `None` when the admin token is right; else 401 without one, 403 with a wrong one.
+fn refuse_write(broker: &Broker, headers: &HeaderMap) -> Option<Response> {
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if broker.flaw == Flaw::NoAuth || given == Some(&format!("Bearer {ADMIN_TOKEN}")) {
+        return None;
+    }
+    Some(match given {
+        Some(_) if broker.flaw != Flaw::WrongTokenIs401 => error(StatusCode::FORBIDDEN, "wrong admin token"),
+        _ => error(StatusCode::UNAUTHORIZED, "admin token required"),
+    })
 }
 
 fn public(broker: &Broker, service: &Service) -> Value {
@@ -175,8 +184,8 @@ async fn get_service(State(broker): State<Broker>, Path(id): Path<String>) -> Re
 }
 
 async fn delete_service(State(broker): State<Broker>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    if !authorized(&broker, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "admin token required");
+    if let Some(refusal) = refuse_write(&broker, &headers) {
+        return refusal;
     }
     let mut store = broker.store.lock().unwrap();
     if broker.flaw != Flaw::KeepsServices {
@@ -186,8 +195,8 @@ async fn delete_service(State(broker): State<Broker>, Path(id): Path<String>, he
 }
 
 async fn create_service(State(broker): State<Broker>, headers: HeaderMap, Json(mut body): Json<Value>) -> Response {
-    if !authorized(&broker, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "admin token required");
+    if let Some(refusal) = refuse_write(&broker, &headers) {
+        return refusal;
     }
     let id = body.get("id").and_then(Value::as_str).unwrap_or("service").to_owned();
     let Some(sub) = body.as_object_mut().and_then(|o| o.remove("subscription")) else {

@@ -49,6 +49,11 @@ async fn no_auth_fails_auth() {
 }
 
 #[tokio::test]
+async fn a_wrong_token_answered_401_fails_auth() {
+    fails_exactly(Flaw::WrongTokenIs401, &["broker/registration/auth"]).await;
+}
+
+#[tokio::test]
 async fn omitting_the_secret_fails_create() {
     fails_exactly(Flaw::OmitsSecret, &["broker/registration/create"]).await;
 }
