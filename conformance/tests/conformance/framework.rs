@@ -241,9 +241,26 @@ fn every_check_has_a_unique_name_and_a_requirement_id() {
     assert_eq!(names.len(), catalogue.len(), "names are unique");
     for check in catalogue {
         let (prefix, number) = check.requirement.split_once('-').expect("an ID like CB-5");
-        assert!(["TAG", "REF", "API", "CB"].contains(&prefix), "{}", check.name);
+        assert!(["TAG", "REF", "API", "CB", "REG"].contains(&prefix), "{}", check.name);
         assert!(number.parse::<u32>().is_ok(), "{}", check.name);
     }
+}
+
+/// Every requirement ID a check names is defined in the prose of `spec/`
+/// (an `<a id="…">` anchor), so that a report's IDs lead somewhere.
+#[test]
+fn every_requirement_id_named_by_a_check_is_defined_in_the_spec() {
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec");
+    let prose: String = ["tags.md", "service-api.md", "callbacks.md"]
+        .iter()
+        .map(|file| std::fs::read_to_string(spec.join(file)).unwrap())
+        .collect();
+    let undefined: Vec<String> = tagcast_conformance::catalogue()
+        .iter()
+        .filter(|check| !prose.contains(&format!("<a id=\"{}\"></a>", check.requirement)))
+        .map(|check| format!("{} names {}", check.name, check.requirement))
+        .collect();
+    assert!(undefined.is_empty(), "IDs missing from spec/: {undefined:?}");
 }
 
 /// The README documents every check under its name and ID.
