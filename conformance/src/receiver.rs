@@ -38,6 +38,8 @@ pub(crate) enum Answer {
     FailFirst(usize),
     /// 410 Gone to everything.
     Gone,
+    /// This status to everything (a permanent failure such as 400).
+    Always(u16),
 }
 
 #[derive(Default)]
@@ -148,11 +150,30 @@ impl Shared {
     /// Waits until `inbox` has at least `count` requests or `timeout`
     /// passes; returns what it has.
     pub(crate) async fn wait_for(&self, inbox: &str, count: usize, timeout: Duration) -> Vec<Received> {
+        self.wait_until(inbox, timeout, |got| got.len() >= count).await
+    }
+
+    /// Waits until `inbox` holds a callback whose `data.tag` is `tag`, or
+    /// `timeout` passes; returns what it has.
+    pub(crate) async fn wait_for_tag(&self, inbox: &str, tag: &tagcast_spec::Tag, timeout: Duration) -> Vec<Received> {
+        let tag = tag.to_string();
+        self.wait_until(inbox, timeout, |got| {
+            got.iter().any(|r| {
+                serde_json::from_slice::<serde_json::Value>(&r.body)
+                    .ok()
+                    .and_then(|json| json.pointer("/data/tag").and_then(|t| t.as_str()).map(|t| t == tag))
+                    .unwrap_or(false)
+            })
+        })
+        .await
+    }
+
+    async fn wait_until(&self, inbox: &str, timeout: Duration, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
         let deadline = Instant::now() + timeout;
         loop {
             let notified = self.arrived.notified();
             let got = self.received(inbox);
-            if got.len() >= count || Instant::now() >= deadline {
+            if done(&got) || Instant::now() >= deadline {
                 return got;
             }
             let _ = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await;
@@ -204,6 +225,7 @@ async fn receive(
             Answer::FailFirst(n) if list.len() <= n => StatusCode::INTERNAL_SERVER_ERROR,
             Answer::FailFirst(_) => StatusCode::ACCEPTED,
             Answer::Gone => StatusCode::GONE,
+            Answer::Always(code) => StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
         }
     };
     receiver.arrived.notify_waiters();

@@ -52,6 +52,12 @@ pub enum Flaw {
     IgnoresApiVersion,
     /// Delivers older tags too.
     DeliversDowngrades,
+    /// Orders a channel by timestamp alone.
+    OrdersByTimestamp,
+    /// Orders a channel by the tags' strings.
+    OrdersByString,
+    /// Retries every failure, a 400 included.
+    RetriesPermanent,
     /// Does not deduplicate hook requests, and delivers a tag equal to the
     /// last one again (so the repeated request shows).
     NoDedup,
@@ -371,7 +377,16 @@ fn deliver_push(broker: &Broker, repository: &str, tag: &str, digest: &str) {
         let Some(sub) = service.subscription.as_mut() else {
             continue;
         };
-        let newer = match (&sub.last, tag.channel_cmp(sub.last.as_ref().unwrap_or(&tag))) {
+        let order = match (flaw, &sub.last) {
+            (Flaw::OrdersByTimestamp, Some(last)) if last.stage() == tag.stage() => {
+                Some(tag.timestamp().cmp(&last.timestamp()))
+            }
+            (Flaw::OrdersByString, Some(last)) if last.stage() == tag.stage() => {
+                Some(tag.to_string().cmp(&last.to_string()))
+            }
+            _ => tag.channel_cmp(sub.last.as_ref().unwrap_or(&tag)),
+        };
+        let newer = match (&sub.last, order) {
             (None, _) => true,
             (Some(_), Some(order)) => order.is_gt() || (flaw == Flaw::NoDedup && order.is_eq()),
             (Some(_), None) => true,
@@ -444,6 +459,10 @@ async fn send(broker: Broker, service: String, url: String, secret: Secret, id: 
                 return;
             }
             _ if broker.flaw == Flaw::NoRetry => return,
+            // CB-14: a 4xx other than 401, 408, 409 and 429 is permanent.
+            Ok(code @ 400..=499) if ![401, 408, 409, 429].contains(&code) && broker.flaw != Flaw::RetriesPermanent => {
+                return;
+            }
             _ => tokio::time::sleep(Duration::from_millis(500 * (attempt + 1))).await,
         }
     }

@@ -54,6 +54,21 @@ async fn a_wrong_token_answered_401_fails_auth() {
 }
 
 #[tokio::test]
+async fn ordering_by_timestamp_fails_version_order() {
+    fails_exactly(Flaw::OrdersByTimestamp, &["broker/matching/version-order"]).await;
+}
+
+#[tokio::test]
+async fn ordering_by_string_fails_version_order() {
+    fails_exactly(Flaw::OrdersByString, &["broker/matching/version-order"]).await;
+}
+
+#[tokio::test]
+async fn retrying_a_400_fails_permanent() {
+    fails_exactly(Flaw::RetriesPermanent, &["broker/delivery/permanent"]).await;
+}
+
+#[tokio::test]
 async fn omitting_the_secret_fails_create() {
     fails_exactly(Flaw::OmitsSecret, &["broker/registration/create"]).await;
 }

@@ -27,8 +27,8 @@ mod pushes;
 mod verdicts;
 
 use verdicts::{
-    count_is, created_id, event_verdict, exactly_one, has_key, private_receiver, retry_verdict, signature_verdict,
-    tag_of,
+    count_is, created_id, event_verdict, exactly_one, has_key, no_retry, private_receiver, retry_verdict,
+    signature_verdict, tag_of,
 };
 
 macro_rules! check {
@@ -103,6 +103,12 @@ check!(
     "a callback answered 500 is retried with the same webhook-id"
 );
 check!(
+    PERMANENT,
+    "broker/delivery/permanent",
+    "CB-14",
+    "a callback answered 400 is not retried: one attempt, while the 500 subscriber's retry arrives"
+);
+check!(
     GONE,
     "broker/delivery/gone",
     "CB-10",
@@ -125,6 +131,12 @@ check!(
     "broker/matching/downgrade",
     "CB-15",
     "a tag older than the last one delivered is not delivered (no downgrade)"
+);
+check!(
+    VERSION_ORDER,
+    "broker/matching/version-order",
+    "TAG-9",
+    "channel order is by version, then timestamp: 1.0.9 then 1.0.10 with an older timestamp are both delivered (a broker ordering by timestamp or by string refuses the second)"
 );
 check!(
     DEDUP,
@@ -169,10 +181,12 @@ pub(crate) const CHECKS: &[&Check] = &[
     &SIGNATURE,
     &EVENT,
     &RETRY,
+    &PERMANENT,
     &GONE,
     &STAGE,
     &API_VERSION,
     &DOWNGRADE,
+    &VERSION_ORDER,
     &DEDUP,
     &WRONG_TOKEN,
     &DISTRIBUTION,
@@ -186,10 +200,12 @@ const PUSH_CHECKS: &[&Check] = &[
     &SIGNATURE,
     &EVENT,
     &RETRY,
+    &PERMANENT,
     &GONE,
     &STAGE,
     &API_VERSION,
     &DOWNGRADE,
+    &VERSION_ORDER,
     &DEDUP,
     &WRONG_TOKEN,
     &DISTRIBUTION,
@@ -438,11 +454,12 @@ impl Run<'_> {
         }
 
         // The subscribers.
-        let plan: [(&'static str, Stage, Option<&str>, Answer, bool); 6] = [
+        let plan: [(&'static str, Stage, Option<&str>, Answer, bool); 7] = [
             ("prod", Stage::Production, None, Answer::Accept, false),
             ("staging", Stage::Staging, None, Answer::Accept, false),
             ("v2", Stage::Production, Some("^2.0"), Answer::Accept, false),
             ("retry", Stage::Production, None, Answer::FailFirst(1), false),
+            ("reject", Stage::Production, None, Answer::Always(400), false),
             ("gone", Stage::Production, None, Answer::Gone, false),
             ("dist", Stage::Production, None, Answer::Accept, true),
         ];
@@ -593,6 +610,9 @@ impl Run<'_> {
         // Retry and 410 take their time.
         let retried = self.receiver.wait_for("retry", 2, timeout).await;
         tokio::time::sleep(self.quiet).await;
+        // The 500 subscriber's first retry came, so a broker that retried
+        // a 400 would have by now (both answered the same push first).
+        let rejected = self.receiver.received("reject");
         let state = self.subscription_state("gone").await;
         let later = self.push_generic("g3", &t3).await;
         self.receiver.wait_for("prod", 2, timeout).await;
@@ -603,7 +623,69 @@ impl Run<'_> {
         self.receiver.wait_for("prod", 3, self.quiet * 2).await;
         let asked = self.receiver.registry_requests() > asked_before;
 
+        // Channel order is by version first: 1.0.10 is newer than 1.0.9
+        // although its timestamp is older and it sorts lower as a string.
+        let v9 = Tag::new(
+            ApiVersion::new(1, 0, 9),
+            Stage::Production,
+            now - chrono::Duration::minutes(8),
+        )
+        .expect("in range");
+        let v10 = Tag::new(
+            ApiVersion::new(1, 0, 10),
+            Stage::Production,
+            now - chrono::Duration::minutes(50),
+        )
+        .expect("in range");
+        let ninth = self.push_generic("g9", &v9).await;
+        self.receiver.wait_for_tag("prod", &v9, timeout).await;
+        let tenth = self.push_generic("g10", &v10).await;
+        self.receiver.wait_for_tag("prod", &v10, timeout).await;
+        tokio::time::sleep(self.quiet).await;
+
         let prod = self.receiver.received("prod");
+        suite.record(
+            &VERSION_ORDER,
+            VERSION_ORDER.name.to_owned(),
+            match (&ninth, &tenth) {
+                (Ok(_), Ok(_)) => {
+                    // Whether each arrived; how often is one-per-push's business.
+                    let got: Vec<String> = prod.iter().filter_map(tag_of).collect();
+                    let missing: Vec<String> = [v9, v10]
+                        .iter()
+                        .map(Tag::to_string)
+                        .filter(|t| !got.contains(t))
+                        .collect();
+                    if missing.is_empty() {
+                        Verdict::pass()
+                    } else {
+                        Verdict::fail(
+                            format!("{} not delivered", missing.join(" and ")),
+                            Evidence::new(
+                                format!(
+                                    "a push of {v9}, then of {v10} (newer version, older timestamp, lower as a string)"
+                                ),
+                                "both delivered: channel order is (major, minor, patch, timestamp)",
+                                format!("delivered: {}", got.join(", ")),
+                            ),
+                        )
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => Verdict::Error(e.clone()),
+            },
+        );
+        suite.record(
+            &PERMANENT,
+            PERMANENT.name.to_owned(),
+            match &first {
+                Err(e) => Verdict::Error(e.clone()),
+                Ok(p) if retried.len() < 2 => Verdict::Skip(format!(
+                    "the 500 subscriber got no retry of {} within --timeout, so nothing shows when a retry would have come",
+                    p.tag
+                )),
+                Ok(p) => no_retry(&rejected, &format!("a push of {} to a subscriber answering 400", p.tag)),
+            },
+        );
         suite.record(
             &DEDUP,
             DEDUP.name.to_owned(),
@@ -788,7 +870,7 @@ impl Run<'_> {
         }
         // Every push, wanted or not: the event check judges the callbacks'
         // form, the matching checks judge which arrived.
-        let mut pushes: Vec<Push> = [&first, &older, &staging, &dist, &later, &forged]
+        let mut pushes: Vec<Push> = [&first, &older, &staging, &dist, &later, &forged, &ninth, &tenth]
             .into_iter()
             .filter_map(|p| p.as_ref().ok().cloned())
             .collect();

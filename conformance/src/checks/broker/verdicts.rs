@@ -82,6 +82,37 @@ pub(super) fn count_is(inbox: &[Received], tag: &Tag, expected: usize, sent: &st
     }
 }
 
+/// CB-14: a permanent failure is not retried, so no `webhook-id` arrives
+/// twice. (Two events of one push are a different flaw, judged by dedup.)
+pub(super) fn no_retry(inbox: &[Received], sent: &str) -> Verdict {
+    let mut ids: Vec<&str> = inbox
+        .iter()
+        .map(|r| r.header(webhook::HEADER_ID).unwrap_or("(absent)"))
+        .collect();
+    if ids.is_empty() {
+        return Verdict::fail(
+            "the subscriber answering 400 never got a callback",
+            Evidence::new(sent, "one attempt", "none"),
+        );
+    }
+    let all = ids.join(", ");
+    ids.sort_unstable();
+    let attempts = ids.len();
+    ids.dedup();
+    if ids.len() == attempts {
+        Verdict::pass()
+    } else {
+        Verdict::fail(
+            "a callback answered 400 was sent again with the same webhook-id",
+            Evidence::new(
+                sent,
+                "one attempt per webhook-id: 400 is permanent",
+                format!("webhook-ids {all}"),
+            ),
+        )
+    }
+}
+
 pub(super) fn exactly_one(inbox: &[Received], tag: &Tag, sent: &str) -> Verdict {
     count_is(inbox, tag, 1, sent)
 }
