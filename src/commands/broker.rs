@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use tagcast_broker::config::LogFormat;
+use tagcast_broker::registries::RegistrySettings;
 use tagcast_broker::{Config, Settings};
 
 const EXAMPLES: &str = "Examples:
@@ -21,6 +22,10 @@ const EXAMPLES: &str = "Examples:
 
   # Everything from a file (same names as the flags):
   tagcast broker --config /etc/tagcast/broker.toml
+
+  # Docker Hub digests read with a token from the environment:
+  HUB_TOKEN=... tagcast broker \\
+    --registry host=docker.io,pull-username=bot,pull-password-env=HUB_TOKEN
 
 Every flag can also be set by the environment variable named after it
 (--database-url <-> TAGCAST_DATABASE_URL) and by the key of the same name in
@@ -86,6 +91,17 @@ pub struct BrokerArgs {
     /// top of their path token (set it in the registry's endpoint headers).
     #[arg(long, env = "TAGCAST_HOOK_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     hook_token: Option<String>,
+    /// A registry the broker talks to, as key=value pairs (repeatable; in the
+    /// environment separated by ';'): host=, kind=, api=, verify-required=,
+    /// and pull-/manage- credentials (username=, password-file=,
+    /// password-env=, token-file=, token-env=). Replaces the file's
+    /// [[registries]] when given.
+    #[arg(long = "registry", env = "TAGCAST_REGISTRY", value_name = "SPEC", value_delimiter = ';', value_parser = parse_registry)]
+    registries: Vec<RegistrySettings>,
+}
+
+fn parse_registry(text: &str) -> Result<RegistrySettings, String> {
+    RegistrySettings::from_flag(text)
 }
 
 impl BrokerArgs {
@@ -107,6 +123,7 @@ impl BrokerArgs {
             verify_digests: self.verify_digests,
             verify_grace: self.verify_grace.clone(),
             hook_token: self.hook_token.clone(),
+            registries: (!self.registries.is_empty()).then(|| self.registries.clone()),
         }
     }
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::registries::{Registry, RegistrySettings};
+
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default database: a SQLite file in the working directory.
@@ -57,6 +59,8 @@ pub struct Settings {
     pub verify_grace: Option<String>,
     /// `hook-token`: a bearer token that `distribution` hooks must also carry.
     pub hook_token: Option<String>,
+    /// `[[registries]]` (`--registry`): per registry host, its kind, API and credentials.
+    pub registries: Option<Vec<RegistrySettings>>,
 }
 
 impl Settings {
@@ -97,6 +101,7 @@ impl Settings {
             verify_digests: self.verify_digests.or(lower.verify_digests),
             verify_grace: self.verify_grace.or(lower.verify_grace),
             hook_token: self.hook_token.or(lower.hook_token),
+            registries: self.registries.or(lower.registries),
         }
     }
 }
@@ -146,6 +151,8 @@ pub struct Config {
     pub verify_grace: Duration,
     /// A bearer token that `distribution` hooks must carry on top of their path token.
     pub hook_token: Option<String>,
+    /// The configured registries, secrets loaded.
+    pub registries: Vec<Registry>,
 }
 
 impl std::fmt::Debug for Config {
@@ -168,6 +175,7 @@ impl std::fmt::Debug for Config {
             .field("verify_digests", &self.verify_digests)
             .field("verify_grace", &self.verify_grace)
             .field("hook_token", &self.hook_token.as_ref().map(|_| "<redacted>"))
+            .field("registries", &self.registries)
             .finish()
     }
 }
@@ -184,12 +192,29 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl Config {
+    /// The configured registry of `host`, if any.
+    pub fn registry(&self, host: &str) -> Option<&Registry> {
+        crate::registries::find(&self.registries, host)
+    }
+
     /// Applies defaults and checks every value.
     ///
     /// # Errors
     ///
     /// [`ConfigError::Invalid`] naming the setting, the value and the rule.
     pub fn from_settings(settings: Settings) -> Result<Self, ConfigError> {
+        Self::from_settings_with_env(settings, &|var| std::env::var(var).ok())
+    }
+
+    /// [`Config::from_settings`], reading `*-env` secrets through `env`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the setting, the value and the rule.
+    pub fn from_settings_with_env(
+        settings: Settings,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let invalid = |key: &'static str, value: &str, rule: &str| ConfigError::Invalid {
             key,
             value: value.to_owned(),
@@ -287,6 +312,7 @@ impl Config {
             verify_digests: settings.verify_digests.unwrap_or(true),
             verify_grace: duration("verify-grace", settings.verify_grace, Duration::from_secs(60))?,
             hook_token: settings.hook_token,
+            registries: crate::registries::load(settings.registries.unwrap_or_default(), env)?,
         })
     }
 

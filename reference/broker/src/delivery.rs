@@ -259,7 +259,7 @@ async fn finish(state: &AppState, record: AttemptRecord) {
 }
 
 /// An error of the HTTP client, without the URL's query (which may carry a token).
-fn describe(err: &reqwest::Error) -> String {
+pub(crate) fn describe(err: &reqwest::Error) -> String {
     let kind = if err.is_timeout() {
         "timeout"
     } else if err.is_connect() {

@@ -16,6 +16,8 @@ pub mod delivery;
 pub mod inbound;
 pub mod matching;
 pub mod metrics;
+pub mod registries;
+pub mod resolve;
 pub mod ssrf;
 pub mod store;
 pub mod verify;

@@ -7,10 +7,13 @@ use std::cmp::Ordering;
 use std::time::Duration;
 
 use tagcast_spec::event::ImagePublished;
+use tagcast_spec::subscription::RegistryKind;
 use tagcast_spec::{ApiRequirement, CloudEvent, Digest, Repository, Stage, Tag, UpdatePolicy};
 use tokio::sync::watch;
 
 use crate::AppState;
+use crate::registries;
+use crate::resolve::Resolution;
 use crate::store::{InboundEvent, NewDelivery, StoreResult, Subscriber, new_id, now_ms};
 use crate::verify;
 
@@ -56,16 +59,24 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
     let events = state.store.claim_inbound(now, now + lease, 50).await?;
     let mut handled = 0;
     for event in &events {
-        if state.config.verify_digests {
-            if let verify::Check::Mismatch(reason) = recheck(state, registry, event).await? {
+        let digest = match settle(state, registry, event).await? {
+            Verdict::Deliver(digest) => digest,
+            Verdict::Disagree(reason) => {
                 let grace = millis(state.config.verify_grace);
                 if now_ms() - event.received_at < grace {
                     // The registry may notify before it links the tag: ask again later.
                     let retry = millis(state.config.verify_grace / 4).clamp(50, 5_000);
-                    tracing::info!(event = %event.id, %reason, "the registry disagrees; asking again");
+                    tracing::info!(event = %event.id, %reason, "not verified yet; asking the registry again");
                     state.store.defer_inbound(&event.id, now_ms() + retry).await?;
                 } else {
-                    tracing::warn!(event = %event.id, %reason, "event dropped: the registry disagrees");
+                    tracing::warn!(
+                        event = %event.id,
+                        registry = %event.registry,
+                        image = event.repository.as_deref().unwrap_or_default(),
+                        tag = event.tag.as_deref().unwrap_or_default(),
+                        %reason,
+                        "event dropped: not verified against the registry within the grace period"
+                    );
                     let reason = format!("dropped: {reason}");
                     state
                         .store
@@ -75,9 +86,9 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
                 }
                 continue;
             }
-        }
+        };
         handled += 1;
-        let deliveries = deliveries_for(state, event).await?;
+        let deliveries = deliveries_for(state, event, digest.as_deref()).await?;
         let added = state
             .store
             .complete_inbound(&event.id, deliveries, now_ms(), None)
@@ -86,6 +97,7 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
             event = %event.id,
             image = event.repository.as_deref().unwrap_or_default(),
             tag = event.tag.as_deref().unwrap_or_default(),
+            digest = digest.as_deref().unwrap_or_default(),
             deliveries = added,
             "event matched"
         );
@@ -97,25 +109,70 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Asks the event's registry where the tag points now.
-async fn recheck(state: &AppState, verifier: &verify::Verifier, event: &InboundEvent) -> StoreResult<verify::Check> {
-    let (Some(repository), Some(tag), Some(digest)) = (&event.repository, &event.tag, &event.digest) else {
-        return Ok(verify::Check::Unverifiable("incomplete event".into()));
-    };
-    let Ok(repository) = Repository::parse(repository) else {
-        return Ok(verify::Check::Unverifiable("invalid repository".into()));
-    };
-    let source = state.store.find_hook_source(&event.kind, &event.registry).await?;
-    let base = verify::api_base(&event.registry, source.as_ref().and_then(|s| s.api_url.as_deref()));
-    let check = verifier.check(&base, repository.path(), tag, digest).await;
-    if let verify::Check::Unverifiable(why) = &check {
-        tracing::debug!(event = %event.id, %why, "tag -> digest not re-checked");
-    }
-    Ok(check)
+/// What to do with an event after asking its registry.
+enum Verdict {
+    /// Match it, with this digest (the event's or the resolved one).
+    Deliver(Option<String>),
+    /// Not verified (yet): the reason. Asked again within the grace period,
+    /// then dropped.
+    Disagree(String),
 }
 
-async fn deliveries_for(state: &AppState, event: &InboundEvent) -> StoreResult<Vec<NewDelivery>> {
-    let (Some(repository), Some(tag), Some(digest)) = (&event.repository, &event.tag, &event.digest) else {
+/// Asks the event's registry where the tag points now, when the event has
+/// no digest (Docker Hub, Quay, Gitea), when re-checks are on, or when the
+/// registry is `verify-required`.
+async fn settle(state: &AppState, verifier: &verify::Verifier, event: &InboundEvent) -> StoreResult<Verdict> {
+    let (Some(repository), Some(tag)) = (&event.repository, &event.tag) else {
+        return Ok(Verdict::Deliver(event.digest.clone()));
+    };
+    let configured = state.config.registry(&event.registry);
+    let required = configured.map_or_else(
+        || {
+            event
+                .kind
+                .parse::<RegistryKind>()
+                .is_ok_and(registries::verify_required_by_default)
+        },
+        |r| r.verify_required,
+    );
+    if event.digest.is_some() && !state.config.verify_digests && !required {
+        return Ok(Verdict::Deliver(event.digest.clone()));
+    }
+    let Ok(parsed) = Repository::parse(repository) else {
+        return Ok(Verdict::Deliver(event.digest.clone()));
+    };
+    let api = match configured.and_then(|r| r.api.clone()) {
+        Some(api) => Some(api),
+        None => state
+            .store
+            .find_hook_source(&event.kind, &event.registry)
+            .await?
+            .and_then(|s| s.api_url),
+    };
+    let base = verify::api_base(&event.registry, api.as_deref());
+    let credentials = configured.and_then(|r| r.pull.as_ref());
+    let resolution = verifier.resolve(&base, parsed.path(), tag, credentials).await;
+    Ok(match (resolution, &event.digest) {
+        (Resolution::Digest(found), None) => Verdict::Deliver(Some(found)),
+        (Resolution::Digest(found), Some(digest)) if &found == digest => Verdict::Deliver(Some(found)),
+        (Resolution::Digest(found), Some(digest)) => Verdict::Disagree(format!(
+            "the registry says {}:{tag} points to {found}, not {digest}",
+            parsed.path()
+        )),
+        (Resolution::NotFound(why), _) => Verdict::Disagree(why),
+        (Resolution::Unresolved(why), None) => Verdict::Disagree(format!("the digest cannot be resolved: {why}")),
+        (Resolution::Unresolved(why), Some(_)) if required => {
+            Verdict::Disagree(format!("verify-required and the registry cannot tell: {why}"))
+        }
+        (Resolution::Unresolved(why), Some(_)) => {
+            tracing::debug!(event = %event.id, %why, "tag -> digest not re-checked");
+            Verdict::Deliver(event.digest.clone())
+        }
+    })
+}
+
+async fn deliveries_for(state: &AppState, event: &InboundEvent, digest: Option<&str>) -> StoreResult<Vec<NewDelivery>> {
+    let (Some(repository), Some(tag), Some(digest)) = (&event.repository, &event.tag, digest) else {
         return Ok(Vec::new());
     };
     let (Ok(image), Ok(candidate), Ok(digest_parsed)) =
@@ -145,7 +202,7 @@ async fn deliveries_for(state: &AppState, event: &InboundEvent) -> StoreResult<V
             service_id: subscriber.service_id,
             repository: repository.clone(),
             tag: tag.clone(),
-            digest: digest.clone(),
+            digest: digest.to_owned(),
             payload,
         });
     }

@@ -4,17 +4,18 @@
 //! (`HEAD /v2/<name>/manifests/<tag>`) and drop the event if not", so that a
 //! forged or stale webhook cannot move a deployment.
 //!
-//! A registry that cannot answer (unreachable, needs credentials, no
-//! `Docker-Content-Digest`) leaves the event as the hook reported it.
+//! A registry that cannot answer (unreachable, refuses the credentials, no
+//! `Docker-Content-Digest`) leaves the event as the hook reported it, unless
+//! the registry is `verify-required` (`[[registries]]`): then the event
+//! waits for the grace period and is dropped. Events without a digest
+//! (Docker Hub, Quay, Gitea) are resolved here before they can be delivered.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
-use reqwest::header::ACCEPT;
-
-use crate::inbound::MANIFEST_MEDIA_TYPES;
+use crate::registries::Credentials;
+use crate::resolve::{Resolution, Resolver};
 
 /// What the registry says about a tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,10 +58,12 @@ pub fn api_base(registry: &str, api_url: Option<&str>) -> String {
 /// unreachable registry costs one timeout per minute, not one per event.
 pub const UNREACHABLE_FOR: Duration = Duration::from_secs(60);
 
-/// Re-checks with a memory of registries that did not answer.
+/// Re-checks with a memory of registries that did not answer and a cache
+/// of registry tokens ([`crate::resolve`]).
 #[derive(Debug)]
 pub struct Verifier {
     client: reqwest::Client,
+    resolver: Resolver,
     unreachable: Mutex<HashMap<String, Instant>>,
 }
 
@@ -75,69 +78,50 @@ impl Verifier {
     pub fn new() -> Self {
         Self {
             client: client(),
+            resolver: Resolver::new(),
             unreachable: Mutex::new(HashMap::new()),
         }
     }
 
-    /// [`check`], skipped for a registry API that did not answer within
-    /// the last [`UNREACHABLE_FOR`].
-    pub async fn check(&self, base: &str, path: &str, tag: &str, digest: &str) -> Check {
+    /// Where the tag points now, with the registry's pull credentials;
+    /// skipped for a registry API that did not answer within the last
+    /// [`UNREACHABLE_FOR`].
+    pub async fn resolve(&self, base: &str, path: &str, tag: &str, credentials: Option<&Credentials>) -> Resolution {
         {
             let mut unreachable = self.unreachable.lock().expect("not poisoned");
             unreachable.retain(|_, since| since.elapsed() < UNREACHABLE_FOR);
             if unreachable.contains_key(base) {
-                return Check::Unverifiable(format!("the registry API at {base} did not answer recently"));
+                return Resolution::Unresolved(format!("the registry API at {base} did not answer recently"));
             }
         }
-        let (check, answered) = check_once(&self.client, base, path, tag, digest).await;
+        let (resolution, answered) = self.resolver.resolve(&self.client, base, path, tag, credentials).await;
         if !answered {
             self.unreachable
                 .lock()
                 .expect("not poisoned")
                 .insert(base.to_owned(), Instant::now());
         }
-        check
+        resolution
     }
-}
 
-/// `HEAD <base>/v2/<path>/manifests/<tag>` and compare the digest.
-pub async fn check(client: &reqwest::Client, base: &str, path: &str, tag: &str, digest: &str) -> Check {
-    check_once(client, base, path, tag, digest).await.0
-}
-
-/// The check, and whether the registry answered at all.
-async fn check_once(client: &reqwest::Client, base: &str, path: &str, tag: &str, digest: &str) -> (Check, bool) {
-    let url = format!("{base}/v2/{path}/manifests/{tag}");
-    let response = match client
-        .head(&url)
-        .header(ACCEPT, MANIFEST_MEDIA_TYPES.join(", "))
-        .send()
-        .await
-    {
-        Ok(response) => response,
-        Err(err) => {
-            let check = Check::Unverifiable(format!("the registry API at {base} did not answer: {err}"));
-            return (check, false);
+    /// Whether the tag points to `digest` now.
+    pub async fn check(
+        &self,
+        base: &str,
+        path: &str,
+        tag: &str,
+        digest: &str,
+        credentials: Option<&Credentials>,
+    ) -> Check {
+        match self.resolve(base, path, tag, credentials).await {
+            Resolution::Digest(found) if found == digest => Check::Verified,
+            Resolution::Digest(found) => Check::Mismatch(format!(
+                "the registry says {path}:{tag} points to {found}, not {digest}"
+            )),
+            Resolution::NotFound(why) => Check::Mismatch(why),
+            Resolution::Unresolved(why) => Check::Unverifiable(why),
         }
-    };
-    let check = match response.status() {
-        StatusCode::NOT_FOUND => Check::Mismatch(format!("the registry says {path}:{tag} does not exist")),
-        status if status.is_success() => {
-            match response
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-            {
-                Some(found) if found == digest => Check::Verified,
-                Some(found) => Check::Mismatch(format!(
-                    "the registry says {path}:{tag} points to {found}, not {digest}"
-                )),
-                None => Check::Unverifiable("the registry sent no Docker-Content-Digest".into()),
-            }
-        }
-        status => Check::Unverifiable(format!("the registry answered {}", status.as_u16())),
-    };
-    (check, true)
+    }
 }
 
 #[cfg(test)]
@@ -153,12 +137,12 @@ mod tests {
             .port();
         let base = format!("http://127.0.0.1:{port}");
         let verifier = Verifier::new();
-        let first = verifier.check(&base, "team/app", "t", "sha256:x").await;
+        let first = verifier.check(&base, "team/app", "t", "sha256:x", None).await;
         assert!(
             matches!(&first, Check::Unverifiable(why) if why.contains("did not answer:")),
             "{first:?}"
         );
-        let second = verifier.check(&base, "team/app", "t", "sha256:x").await;
+        let second = verifier.check(&base, "team/app", "t", "sha256:x", None).await;
         assert!(
             matches!(&second, Check::Unverifiable(why) if why.contains("recently")),
             "{second:?}"

@@ -7,5 +7,6 @@ mod api;
 mod delivery;
 mod hooks;
 mod replicas;
+mod resolve;
 mod store;
 mod verify;
