@@ -38,6 +38,9 @@ Exit codes: 0 stopped on SIGINT/SIGTERM, 2 could not run.";
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
 pub struct BrokerArgs {
+    /// Instead of serving: print registry-side configuration.
+    #[command(subcommand)]
+    command: Option<BrokerCommand>,
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "TAGCAST_LISTEN", value_name = "ADDR")]
     listen: Option<String>,
@@ -100,6 +103,15 @@ pub struct BrokerArgs {
     registries: Vec<RegistrySettings>,
 }
 
+/// `tagcast broker …` subcommands.
+#[derive(Debug, clap::Subcommand)]
+enum BrokerCommand {
+    /// Print the registry-side configuration of a hook the broker cannot
+    /// create itself: Distribution's notifications YAML, the manual steps
+    /// for Docker Hub and ECR.
+    HookConfig(super::hook_config::HookConfigArgs),
+}
+
 fn parse_registry(text: &str) -> Result<RegistrySettings, String> {
     RegistrySettings::from_flag(text)
 }
@@ -130,6 +142,9 @@ impl BrokerArgs {
 
 /// Runs the broker until SIGINT or SIGTERM.
 pub fn run(args: BrokerArgs) -> anyhow::Result<ExitCode> {
+    if let Some(BrokerCommand::HookConfig(hook)) = &args.command {
+        return super::hook_config::run(hook);
+    }
     let file = match &args.config {
         Some(path) => Settings::from_file(path)?,
         None => Settings::default(),

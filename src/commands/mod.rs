@@ -4,6 +4,7 @@ mod broker;
 mod conformance;
 mod demo;
 mod deployer;
+mod hook_config;
 mod interop;
 mod reference;
 mod schema;

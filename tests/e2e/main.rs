@@ -9,5 +9,6 @@ mod demo;
 mod deployer;
 mod interop;
 mod registry;
+mod registry_config;
 mod support;
 mod tag;

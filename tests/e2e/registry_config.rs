@@ -1,0 +1,320 @@
+//! The broker's registry configuration against a real container registry,
+//! Debian's `docker-registry` (CNCF Distribution 2.8):
+//! - `tagcast broker hook-config --kind distribution` output pasted into the
+//!   registry's configuration makes its pushes arrive, with the hook token;
+//! - a tag event without a digest (what Docker Hub, Quay and Gitea send) is
+//!   delivered with the digest the registry resolves, with `[[registries]]`
+//!   pointing `docker.io` at the real registry; a tag never pushed delivers
+//!   nothing.
+//!
+//! The broker runs in this process on a listener bound to port 0; images
+//! are pushed with the registry's HTTP API (blob uploads, manifest PUT).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use tagcast_broker::registries::Registry;
+use tagcast_broker::store::{Disposition, NewInboundEvent};
+use tagcast_spec::subscription::RegistryKind;
+
+use crate::support::{DockerRegistry, stderr, stdout, tagcast};
+
+const ADMIN: &str = "test-admin-token-0123456789";
+const HOOK_TOKEN: &str = "hook-token-0123456789abcdef";
+const TAG: &str = "1.1.0-production-201108-195630";
+const NEVER: &str = "1.1.1-production-201201-000000";
+
+/// A broker in this process; stopped when dropped.
+struct Broker {
+    url: String,
+    state: tagcast_broker::AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn broker(tweak: impl FnOnce(&mut tagcast_broker::Config)) -> Broker {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = tagcast_broker::Config::for_tests();
+    config.listen = addr;
+    config.public_url = format!("http://{addr}");
+    config.admin_token = Some(ADMIN.into());
+    config.verify_grace = Duration::from_secs(1);
+    tweak(&mut config);
+    let store = tagcast_broker::store::open("sqlite::memory:").await.unwrap();
+    let started = tagcast_broker::start(store, config).await.unwrap();
+    let state = started.state.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(tagcast_broker::run(listener, started.state, async move {
+        let _ = stopped.await;
+    }));
+    Broker {
+        url: format!("http://{addr}"),
+        state,
+        stop: Some(stop),
+    }
+}
+
+/// Records the callbacks it receives.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Value>>>,
+    url: String,
+}
+
+async fn receiver() -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = Receiver {
+        url: format!("http://{}/callback", listener.local_addr().unwrap()),
+        ..Receiver::default()
+    };
+    let got = receiver.got.clone();
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::post(move |body: String| {
+            let got = got.clone();
+            async move {
+                got.lock().unwrap().push(serde_json::from_str(&body).unwrap());
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    receiver
+}
+
+impl Receiver {
+    fn received(&self) -> Vec<Value> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// Subscribes `image`; the answer.
+async fn subscribe(http: &reqwest::Client, broker: &Broker, image: &str, callback: &str) -> Value {
+    let mut subscription = json!({"images": [image], "stage": "production", "callbackUrl": callback});
+    if !image.starts_with("docker.io/") {
+        subscription["registry"] = json!({"kind": "distribution"});
+    }
+    let response = http
+        .post(format!("{}/ga4gh/registry/v1/services", broker.url))
+        .bearer_auth(ADMIN)
+        .json(&json!({
+            "id": "org.example.wes",
+            "name": "WES",
+            "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
+            "organization": {"name": "Example", "url": "https://example.org"},
+            "version": "1.0.0",
+            "url": "https://wes.example.org/ga4gh/wes/v1",
+            "subscription": subscription
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Uploads a blob (POST, then PUT with the digest) and returns its descriptor.
+async fn upload(
+    http: &reqwest::Client,
+    registry: SocketAddr,
+    repository: &str,
+    media_type: &str,
+    blob: &[u8],
+) -> Value {
+    let digest = sha256(blob);
+    let started = http
+        .post(format!("http://{registry}/v2/{repository}/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202, "upload started");
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    let location = if location.starts_with("http") {
+        location
+    } else {
+        format!("http://{registry}{location}")
+    };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let put = http
+        .put(format!("{location}{separator}digest={digest}"))
+        .header("content-type", "application/octet-stream")
+        .body(blob.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201, "blob uploaded");
+    json!({"mediaType": media_type, "digest": digest, "size": blob.len()})
+}
+
+/// Pushes a one-layer OCI image as `repository:tag`; its manifest digest.
+async fn push(http: &reqwest::Client, registry: SocketAddr, repository: &str, tag: &str, content: &str) -> String {
+    let config = upload(
+        http,
+        registry,
+        repository,
+        "application/vnd.oci.image.config.v1+json",
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+    )
+    .await;
+    let layer = upload(
+        http,
+        registry,
+        repository,
+        "application/vnd.oci.image.layer.v1.tar",
+        content.as_bytes(),
+    )
+    .await;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config,
+        "layers": [layer],
+    }))
+    .unwrap();
+    let put = http
+        .put(format!("http://{registry}/v2/{repository}/manifests/{tag}"))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201, "manifest pushed");
+    sha256(&manifest)
+}
+
+fn registry_config(work: &std::path::Path, addr: SocketAddr) -> String {
+    format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+        work.join("data").display()
+    )
+}
+
+async fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs docker-registry (installed by .ci/install-parts)"]
+async fn hook_config_output_pasted_into_docker_registry_makes_its_pushes_arrive() {
+    let temp = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let receiver = receiver().await;
+    // Digests are checked only where the hook says: this test is about the hook.
+    let broker = broker(|c| {
+        c.hook_token = Some(HOOK_TOKEN.into());
+        c.verify_digests = false;
+    })
+    .await;
+    let image = "registry.example.org:5000/team/app";
+    let created = subscribe(&http, &broker, image, &receiver.url).await;
+    let hook = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
+
+    let output = tagcast()
+        .args(["broker", "hook-config", "--kind", "distribution", "--image", image])
+        .args(["--hook-url", &hook, "--hook-token", HOOK_TOKEN])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let pasted = stdout(&output);
+
+    let work = temp.path().to_owned();
+    let registry = DockerRegistry::start(temp.path(), |addr| format!("{}{pasted}", registry_config(&work, addr)));
+    let digest = push(&http, registry.addr, "team/app", TAG, "hello\n").await;
+    wait_for("the push to arrive as a callback", || !receiver.received().is_empty()).await;
+    let got = receiver.received();
+    assert_eq!(got[0]["data"]["image"], image);
+    assert_eq!(got[0]["data"]["tag"], TAG);
+    assert_eq!(got[0]["data"]["digest"], digest);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 1, "one push, one callback");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs docker-registry (installed by .ci/install-parts)"]
+async fn a_tag_without_digest_is_resolved_against_the_real_registry() {
+    let temp = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let work = temp.path().to_owned();
+    let registry = DockerRegistry::start(temp.path(), |addr| registry_config(&work, addr));
+    let digest = push(&http, registry.addr, "team/app", TAG, "hello\n").await;
+
+    let receiver = receiver().await;
+    let api = format!("http://{}", registry.addr);
+    let broker = broker(move |c| {
+        c.registries = vec![Registry {
+            host: "docker.io".into(),
+            kind: RegistryKind::Dockerhub,
+            api: Some(api),
+            verify_required: true,
+            pull: None,
+            manage: None,
+        }];
+    })
+    .await;
+    subscribe(&http, &broker, "docker.io/team/app", &receiver.url).await;
+
+    // What a Docker Hub hook reports: a tag, no digest.
+    let event = |tag: &str| NewInboundEvent {
+        kind: "dockerhub".into(),
+        registry: "docker.io".into(),
+        source_event_id: None,
+        repository: Some("docker.io/team/app".into()),
+        tag: Some(tag.into()),
+        digest: None,
+        media_type: None,
+        is_index: false,
+        disposition: Disposition::Accepted,
+    };
+    broker.state.store.record_inbound(vec![event(TAG)]).await.unwrap();
+    broker.state.wake_matcher.notify_one();
+    wait_for("the resolved push", || !receiver.received().is_empty()).await;
+    let got = receiver.received();
+    assert_eq!(got[0]["data"]["tag"], TAG);
+    assert_eq!(got[0]["data"]["digest"], digest, "the digest the registry answers");
+
+    // A newer tag that was never pushed: dropped after the grace period.
+    broker.state.store.record_inbound(vec![event(NEVER)]).await.unwrap();
+    broker.state.wake_matcher.notify_one();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reason = loop {
+        let events = broker.state.store.inbound_events(10).await.unwrap();
+        if let Some(reason) = events
+            .iter()
+            .find(|e| e.tag.as_deref() == Some(NEVER))
+            .and_then(|e| e.reason.clone())
+        {
+            break reason;
+        }
+        assert!(Instant::now() < deadline, "the never-pushed tag was not dropped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        reason,
+        format!("dropped: the registry says team/app:{NEVER} does not exist")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1, "the never-pushed tag delivers nothing");
+}
