@@ -208,6 +208,12 @@ pub enum RegistryKind {
     Gitea,
     /// Azure Container Registry webhooks.
     Acr,
+    /// JFrog Artifactory `docker` domain webhooks.
+    Artifactory,
+    /// AWS ECR "ECR Image Action" events, from an EventBridge API destination.
+    Ecr,
+    /// Google Artifact Registry notifications, from a Pub/Sub push subscription.
+    Gar,
     /// tagcast's own normalized event (`generic-event.schema.json`), signed
     /// like a callback.
     Generic,
@@ -215,7 +221,7 @@ pub enum RegistryKind {
 
 impl RegistryKind {
     /// Every kind, in declaration order.
-    pub const ALL: [RegistryKind; 8] = [
+    pub const ALL: [RegistryKind; 11] = [
         RegistryKind::Distribution,
         RegistryKind::Dockerhub,
         RegistryKind::Harbor,
@@ -223,6 +229,9 @@ impl RegistryKind {
         RegistryKind::Ghcr,
         RegistryKind::Gitea,
         RegistryKind::Acr,
+        RegistryKind::Artifactory,
+        RegistryKind::Ecr,
+        RegistryKind::Gar,
         RegistryKind::Generic,
     ];
 
@@ -236,6 +245,9 @@ impl RegistryKind {
             RegistryKind::Ghcr => "ghcr",
             RegistryKind::Gitea => "gitea",
             RegistryKind::Acr => "acr",
+            RegistryKind::Artifactory => "artifactory",
+            RegistryKind::Ecr => "ecr",
+            RegistryKind::Gar => "gar",
             RegistryKind::Generic => "generic",
         }
     }
@@ -285,7 +297,7 @@ impl FromStr for RegistryKind {
 /// A string is not one of the registry kinds (API-9).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid registry kind {0:?}: it must be one of distribution, dockerhub, harbor, quay, ghcr, gitea, acr, generic (API-9)"
+    "invalid registry kind {0:?}: it must be one of distribution, dockerhub, harbor, quay, ghcr, gitea, acr, artifactory, ecr, gar, generic (API-9)"
 )]
 pub struct RegistryKindError(String);
 
@@ -320,8 +332,11 @@ pub struct Hook {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(url)]
     pub url: Option<String>,
-    /// For a `generic` hook only: the secret that signs inbound events, in
-    /// the answer to the write that created the hook and never again (API-8).
+    /// For a kind whose registry signs its requests (`ghcr`, `gitea`,
+    /// `artifactory`, `generic`): the secret the broker generated for this
+    /// registry source, to paste into the registry's webhook form. Like
+    /// `url`, it is in the answer to a write and in reads with the admin
+    /// token, never in a public read (API-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<Secret>,
 }

@@ -20,7 +20,7 @@ use tagcast_spec::webhook::Secret;
 
 use super::{ApiError, BASE_PATH, is_admin, require_admin};
 use crate::AppState;
-use crate::inbound::SERVED_KINDS;
+use crate::inbound::{self, SERVED_KINDS};
 use crate::ssrf;
 use crate::store::{NewService, NewSubscription, StoredService, new_id};
 
@@ -307,15 +307,18 @@ fn sources(subscription: &Value) -> Vec<(RegistryKind, String)> {
 }
 
 /// The hooks of a subscription, creating their sources on first use.
-/// `write` is true for the answer to a write: it shows generic hooks'
-/// secrets that this call created and records `registry.url` as the
-/// sources' API base URL.
+/// `write` is true for the answer to a write: it creates missing sources,
+/// each kind that signs with a secret the broker generates (item 2 of
+/// issue 10: the operator pastes it into the registry's webhook form), and
+/// records `registry.url` as the sources' API base URL. Every hook carries
+/// its URL and, for a signing kind, its secret; [`render`] strips both from
+/// public reads.
 async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Vec<Hook>, ApiError> {
     let api_url = subscription["registry"]["url"].as_str().filter(|_| write);
     let mut out = Vec::new();
     for (kind, registry) in sources(subscription) {
-        let proposed =
-            (kind == RegistryKind::Generic && write).then(|| Secret::generate(rand::rng().random()).expose());
+        let signs = inbound::signs(kind);
+        let proposed = (signs && write).then(|| Secret::generate(rand::rng().random()).expose());
         let source = if write {
             state
                 .store
@@ -328,7 +331,6 @@ async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Ve
                 None => continue,
             }
         };
-        let created_secret = proposed.filter(|p| source.secret.as_deref() == Some(p.as_str()));
         out.push(Hook {
             kind,
             registry,
@@ -338,15 +340,20 @@ async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Ve
                 kind.as_str(),
                 source.token
             )),
-            secret: created_secret.filter(|_| write).and_then(|s| Secret::parse(&s).ok()),
+            secret: source
+                .secret
+                .as_deref()
+                .filter(|_| signs)
+                .and_then(|s| Secret::parse(s).ok()),
         });
     }
     Ok(out)
 }
 
 /// A stored service as reads show it (API-3): the stored subscription with
-/// its hooks (API-8), never a secret. The hook URLs carry their tokens, a
-/// credential of the registry: only an `admin` read shows them.
+/// its hooks (API-8), never the subscription's secret. The hook URLs carry
+/// their tokens and the hook secrets sign the registry's requests, both
+/// credentials of the registry: only an `admin` read shows them.
 async fn render(state: &AppState, stored: &StoredService, admin: bool) -> Result<Value, ApiError> {
     let mut document: Value = serde_json::from_str(&stored.document).unwrap_or_else(|_| json!({}));
     if document.get("subscription").is_some_and(Value::is_object) {
@@ -354,6 +361,7 @@ async fn render(state: &AppState, stored: &StoredService, admin: bool) -> Result
         if !admin {
             for hook in &mut hooks {
                 hook.url = None;
+                hook.secret = None;
             }
         }
         let status = state.store.subscription_state(&stored.id).await?;

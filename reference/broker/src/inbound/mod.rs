@@ -6,8 +6,12 @@
 //! are ignored: a registry that gets anything else retries and (CNCF
 //! Distribution) blocks its queue. Ignored events are recorded with a reason.
 
+pub mod artifactory;
 pub mod distribution;
 pub mod generic;
+pub mod ghcr;
+pub mod gitea;
+pub mod signature;
 
 use axum::http::HeaderMap;
 use sha2::Digest as _;
@@ -149,12 +153,38 @@ pub fn adapter(kind: &str) -> Option<&'static dyn Receive> {
     match kind.parse::<RegistryKind>().ok()? {
         RegistryKind::Distribution => Some(&distribution::Distribution),
         RegistryKind::Generic => Some(&generic::Generic),
+        RegistryKind::Ghcr => Some(&ghcr::Ghcr),
+        RegistryKind::Gitea => Some(&gitea::Gitea),
+        RegistryKind::Artifactory => Some(&artifactory::Artifactory),
         _ => None,
     }
 }
 
 /// The kinds this broker serves.
-pub const SERVED_KINDS: [RegistryKind; 2] = [RegistryKind::Distribution, RegistryKind::Generic];
+pub const SERVED_KINDS: [RegistryKind; 5] = [
+    RegistryKind::Distribution,
+    RegistryKind::Generic,
+    RegistryKind::Ghcr,
+    RegistryKind::Gitea,
+    RegistryKind::Artifactory,
+];
+
+/// Whether the registry of a kind signs its requests with a secret, so
+/// that the broker generates one per hook source (issue 10 item 2) and the
+/// operator pastes it into the registry's webhook form.
+pub fn signs(kind: RegistryKind) -> bool {
+    matches!(
+        kind,
+        RegistryKind::Generic | RegistryKind::Ghcr | RegistryKind::Gitea | RegistryKind::Artifactory
+    )
+}
+
+/// Whether the tag events of a kind carry no digest, so that an event
+/// without one is accepted and the digest is resolved from the registry
+/// before delivery (issue 10 item 3) instead of being ignored.
+pub fn resolves_digest(kind: &str) -> bool {
+    matches!(kind, "dockerhub" | "quay" | "gitea")
+}
 
 /// Manifest media types; anything else pushed is a blob.
 pub const MANIFEST_MEDIA_TYPES: [&str; 6] = [
@@ -244,10 +274,41 @@ impl Push {
         match self.digest.as_deref().map(Digest::parse) {
             Some(Ok(digest)) => event.digest = Some(digest.to_string()),
             Some(Err(err)) => return ignore(event, format!("invalid digest: {err}")),
+            None if resolves_digest(&source.kind) => {}
             None => return ignore(event, "no digest".into()),
         }
         event
     }
+}
+
+/// A stand-in event id for registries that send none: `sha256:<hex>` of
+/// the raw body, so that a retried request is recognised as a duplicate.
+pub fn body_hash(body: &[u8]) -> String {
+    let hash = sha2::Sha256::digest(body);
+    format!("sha256:{}", hash.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// The essence of a `Content-Type` header (`application/json` of
+/// `application/json; charset=utf-8`), lowercase.
+pub fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The value of a header, if it is present and text.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// The normalized repository of a path reported by the registry at `registry`.

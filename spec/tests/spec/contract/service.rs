@@ -132,6 +132,9 @@ fn registry_kinds() {
             "ghcr",
             "gitea",
             "acr",
+            "artifactory",
+            "ecr",
+            "gar",
             "generic"
         ]
     );
@@ -141,7 +144,7 @@ fn registry_kinds() {
     }
     assert_eq!(
         "docker".parse::<RegistryKind>().unwrap_err().to_string(),
-        r#"invalid registry kind "docker": it must be one of distribution, dockerhub, harbor, quay, ghcr, gitea, acr, generic (API-9)"#
+        r#"invalid registry kind "docker": it must be one of distribution, dockerhub, harbor, quay, ghcr, gitea, acr, artifactory, ecr, gar, generic (API-9)"#
     );
 }
 
