@@ -42,6 +42,10 @@ fn cd_against_a_conforming_endpoint_exits_0() {
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert!(text.contains("PASS  CB-6   cd/signature/stale\n"), "{text}");
     assert!(
+        text.contains("conforms to tagcast contract 1.0, profile cd-endpoint\n"),
+        "{text}"
+    );
+    assert!(
         text.lines()
             .last()
             .unwrap()

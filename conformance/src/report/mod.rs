@@ -36,6 +36,14 @@ pub struct Report {
     pub tool_version: String,
     /// The target: `tags`, `registry`, `broker` or `cd`.
     pub target: String,
+    /// The contract version the checks implement (`spec/README.md`,
+    /// Versioning).
+    #[serde(default = "contract_version")]
+    pub contract_version: String,
+    /// The certification profile of the target (`conformance/README.md`,
+    /// Profiles): `ci-output`, `registry`, `broker` or `cd-endpoint`.
+    #[serde(default)]
+    pub profile: String,
     /// What was checked: a URL, a file, a list of tags. Credentials are
     /// never included.
     pub subject: String,
@@ -128,6 +136,24 @@ impl Summary {
     }
 }
 
+/// The contract version these checks implement.
+pub const CONTRACT_VERSION: &str = "1.0";
+
+fn contract_version() -> String {
+    CONTRACT_VERSION.to_owned()
+}
+
+/// The profile a target certifies: who runs the checks against what.
+pub fn profile(target: &str) -> &'static str {
+    match target {
+        "tags" => "ci-output",
+        "registry" => "registry",
+        "broker" => "broker",
+        "cd" => "cd-endpoint",
+        _ => "",
+    }
+}
+
 impl Report {
     /// A report of `checks`, with outcome and summary computed.
     pub fn new(
@@ -142,6 +168,8 @@ impl Report {
             tool: env!("CARGO_PKG_NAME").to_owned(),
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             target: target.to_owned(),
+            contract_version: contract_version(),
+            profile: profile(target).to_owned(),
             subject,
             started,
             finished,

@@ -40,6 +40,13 @@ pub fn render(report: &Report) -> String {
             }
         }
     }
+    if report.selection.is_full() && report.exit_code() == 0 && report.summary.total > 0 {
+        let _ = writeln!(
+            out,
+            "conforms to tagcast contract {}, profile {}",
+            report.contract_version, report.profile
+        );
+    }
     let s = &report.summary;
     let _ = writeln!(
         out,

@@ -263,6 +263,36 @@ fn every_requirement_id_named_by_a_check_is_defined_in_the_spec() {
     assert!(undefined.is_empty(), "IDs missing from spec/: {undefined:?}");
 }
 
+/// The README's profiles table lists exactly the SHOULD checks as optional.
+#[test]
+fn the_readme_profiles_list_exactly_the_optional_checks() {
+    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let profiles = readme
+        .split("## Profiles")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a Profiles section");
+    let mut listed: Vec<String> = profiles
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .filter_map(|line| line.trim_end_matches('|').rsplit('|').next().map(str::to_owned))
+        .flat_map(|cell| {
+            cell.split(',')
+                .map(|name| name.trim().trim_matches('`').to_owned())
+                .filter(|name| !name.is_empty() && name != "none")
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    listed.sort();
+    let mut optional: Vec<String> = tagcast_conformance::catalogue()
+        .iter()
+        .filter(|check| check.level == tagcast_conformance::Level::Should)
+        .map(|check| check.name.to_owned())
+        .collect();
+    optional.sort();
+    assert_eq!(listed, optional);
+}
+
 /// The README documents every check under its name and ID.
 #[test]
 fn the_readme_lists_every_check_with_its_id() {
