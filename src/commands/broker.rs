@@ -78,6 +78,9 @@ pub struct BrokerArgs {
     /// Callbacks in flight at once [default: 16].
     #[arg(long, env = "TAGCAST_DELIVERY_CONCURRENCY", value_name = "N")]
     delivery_concurrency: Option<usize>,
+    /// Callbacks in flight at once to one subscriber, so that a stalled one cannot hold them all [default: 8].
+    #[arg(long, env = "TAGCAST_DELIVERY_PER_SUBSCRIBER", value_name = "N")]
+    delivery_per_subscriber: Option<usize>,
     /// How often the outbox is polled for due work [default: 1s].
     #[arg(long, env = "TAGCAST_POLL_INTERVAL", value_name = "DURATION")]
     poll_interval: Option<String>,
@@ -130,6 +133,7 @@ impl BrokerArgs {
             body_limit: self.body_limit,
             delivery_timeout: self.delivery_timeout.clone(),
             delivery_concurrency: self.delivery_concurrency,
+            delivery_per_subscriber: self.delivery_per_subscriber,
             poll_interval: self.poll_interval.clone(),
             shutdown_timeout: self.shutdown_timeout.clone(),
             verify_digests: self.verify_digests,

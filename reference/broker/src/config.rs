@@ -49,6 +49,8 @@ pub struct Settings {
     pub delivery_timeout: Option<String>,
     /// `delivery-concurrency`: how many callbacks are in flight at once.
     pub delivery_concurrency: Option<usize>,
+    /// `delivery-per-subscriber`: how many callbacks one subscriber may have in flight.
+    pub delivery_per_subscriber: Option<usize>,
     /// `poll-interval`: how often the outbox is polled for due work.
     pub poll_interval: Option<String>,
     /// `shutdown-timeout`: how long shutdown waits for in-flight work.
@@ -96,6 +98,7 @@ impl Settings {
             body_limit: self.body_limit.or(lower.body_limit),
             delivery_timeout: self.delivery_timeout.or(lower.delivery_timeout),
             delivery_concurrency: self.delivery_concurrency.or(lower.delivery_concurrency),
+            delivery_per_subscriber: self.delivery_per_subscriber.or(lower.delivery_per_subscriber),
             poll_interval: self.poll_interval.or(lower.poll_interval),
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
             verify_digests: self.verify_digests.or(lower.verify_digests),
@@ -140,6 +143,9 @@ pub struct Config {
     pub delivery_timeout: Duration,
     /// Callbacks in flight at once.
     pub delivery_concurrency: usize,
+    /// Callbacks in flight at once to one subscriber, so that one that
+    /// stalls holds at most this many of the `delivery_concurrency`.
+    pub delivery_per_subscriber: usize,
     /// How often the outbox is polled.
     pub poll_interval: Duration,
     /// How long shutdown waits for in-flight work.
@@ -170,6 +176,7 @@ impl std::fmt::Debug for Config {
             .field("body_limit", &self.body_limit)
             .field("delivery_timeout", &self.delivery_timeout)
             .field("delivery_concurrency", &self.delivery_concurrency)
+            .field("delivery_per_subscriber", &self.delivery_per_subscriber)
             .field("poll_interval", &self.poll_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("verify_digests", &self.verify_digests)
@@ -295,6 +302,12 @@ impl Config {
         if delivery_concurrency == 0 {
             return Err(invalid("delivery-concurrency", "0", "expected at least 1"));
         }
+        let delivery_per_subscriber = settings
+            .delivery_per_subscriber
+            .unwrap_or(crate::store::DEFAULT_IN_FLIGHT_PER_SUBSCRIBER as usize);
+        if delivery_per_subscriber == 0 {
+            return Err(invalid("delivery-per-subscriber", "0", "expected at least 1"));
+        }
         Ok(Self {
             listen,
             database_url,
@@ -307,6 +320,7 @@ impl Config {
             body_limit,
             delivery_timeout: duration("delivery-timeout", settings.delivery_timeout, Duration::from_secs(10))?,
             delivery_concurrency,
+            delivery_per_subscriber,
             poll_interval: duration("poll-interval", settings.poll_interval, Duration::from_secs(1))?,
             shutdown_timeout: duration("shutdown-timeout", settings.shutdown_timeout, Duration::from_secs(30))?,
             verify_digests: settings.verify_digests.unwrap_or(true),

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use rand::Rng as _;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
-use tagcast_spec::Tag;
 use tagcast_spec::delivery::{AttemptOutcome, classify};
 use tagcast_spec::webhook::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret};
 use tokio::sync::{Semaphore, watch};
@@ -19,7 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::AppState;
 use crate::ssrf;
-use crate::store::{AttemptRecord, DeliveryState, DueDelivery, Millis, now_ms};
+use crate::store::{AttemptRecord, Claim, DeliveryState, DueDelivery, Millis, now_ms};
 
 /// The HTTP client of callbacks: no redirects, no proxy, a timeout, and a
 /// resolver that drops forbidden addresses (the connect-time SSRF check;
@@ -57,11 +56,14 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         let mut claimed = 0;
         if free > 0 {
             let now = now_ms();
-            match state
-                .store
-                .claim_deliveries(&state.worker_id, now, now + millis(lease), free as i64)
-                .await
-            {
+            let claim = Claim {
+                worker: &state.worker_id,
+                now,
+                lease_until: now + millis(lease),
+                limit: free as i64,
+                per_subscriber: config.delivery_per_subscriber as i64,
+            };
+            match state.store.claim_deliveries(claim).await {
                 Ok(due) => {
                     claimed = due.len();
                     for delivery in due {
@@ -110,9 +112,8 @@ fn millis(d: Duration) -> Millis {
 /// than what the subscriber last received for this image; a manual
 /// redelivery may repeat the same tag.
 fn superseded(delivery: &DueDelivery) -> Option<String> {
-    let candidate = Tag::parse(&delivery.tag).ok()?;
-    let current = Tag::parse(delivery.last_tag.as_deref()?).ok()?;
-    match candidate.channel_cmp(&current) {
+    let current = delivery.last_tag.as_ref()?;
+    match delivery.tag.channel_cmp(current) {
         Some(Ordering::Less) => Some(format!("{} is older than the delivered {current}", delivery.tag)),
         Some(Ordering::Equal) if !delivery.manual => {
             Some(format!("{} is not newer than the delivered {current}", delivery.tag))

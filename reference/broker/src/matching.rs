@@ -4,17 +4,18 @@
 //! acknowledgement and matching loses nothing.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tagcast_spec::event::ImagePublished;
 use tagcast_spec::subscription::RegistryKind;
-use tagcast_spec::{ApiRequirement, CloudEvent, Digest, Repository, Stage, Tag, UpdatePolicy};
+use tagcast_spec::{CloudEvent, Digest, Repository, Tag, UpdatePolicy};
 use tokio::sync::watch;
 
 use crate::AppState;
 use crate::registries;
 use crate::resolve::Resolution;
-use crate::store::{InboundEvent, NewDelivery, StoreResult, Subscriber, new_id, now_ms};
+use crate::store::{AcceptedEvent, Matched, NewDelivery, StoreResult, Subscriber, new_id, now_ms};
 use crate::verify;
 
 /// The CloudEvents `source` of this broker's callbacks: its registry base URL.
@@ -50,14 +51,19 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
 
 /// Matches one batch of pending events; returns how many events it handled.
 ///
+/// The batch is read and written in bulk: the subscribers of each
+/// repository once, every delivery of the batch in one transaction.
+///
 /// # Errors
 ///
 /// The store's error.
 pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> StoreResult<usize> {
     let now = now_ms();
     let lease = millis(Duration::from_secs(60));
-    let events = state.store.claim_inbound(now, now + lease, 50).await?;
-    let mut handled = 0;
+    let events = state.store.claim_inbound(now, now + lease, 200).await?;
+    let source = event_source(&state.config.public_url);
+    let mut subscribers: HashMap<Repository, Vec<Subscriber>> = HashMap::new();
+    let mut matched = Vec::with_capacity(events.len());
     for event in &events {
         let digest = match settle(state, registry, event).await? {
             Verdict::Deliver(digest) => digest,
@@ -72,36 +78,51 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
                     tracing::warn!(
                         event = %event.id,
                         registry = %event.registry,
-                        image = event.repository.as_deref().unwrap_or_default(),
-                        tag = event.tag.as_deref().unwrap_or_default(),
+                        image = %event.repository,
+                        tag = %event.tag,
                         %reason,
                         "event dropped: not verified against the registry within the grace period"
                     );
-                    let reason = format!("dropped: {reason}");
-                    state
-                        .store
-                        .complete_inbound(&event.id, Vec::new(), now_ms(), Some(&reason))
-                        .await?;
-                    handled += 1;
+                    matched.push(Matched {
+                        event_id: event.id.clone(),
+                        deliveries: Vec::new(),
+                        dropped: Some(format!("dropped: {reason}")),
+                    });
                 }
                 continue;
             }
         };
-        handled += 1;
-        let deliveries = deliveries_for(state, event, digest.as_deref()).await?;
-        let added = state
-            .store
-            .complete_inbound(&event.id, deliveries, now_ms(), None)
-            .await?;
-        tracing::info!(
+        let deliveries = match &digest {
+            Some(digest) => {
+                if !subscribers.contains_key(&event.repository) {
+                    let found = state.store.subscribers(&event.repository).await?;
+                    subscribers.insert(event.repository.clone(), found);
+                }
+                let of_repository = subscribers.get_mut(&event.repository).expect("inserted above");
+                deliveries_for(&source, event, digest, of_repository)
+            }
+            None => Vec::new(),
+        };
+        tracing::debug!(
             event = %event.id,
-            image = event.repository.as_deref().unwrap_or_default(),
-            tag = event.tag.as_deref().unwrap_or_default(),
-            digest = digest.as_deref().unwrap_or_default(),
-            deliveries = added,
+            image = %event.repository,
+            tag = %event.tag,
+            digest = digest.as_ref().map(ToString::to_string).unwrap_or_default(),
+            deliveries = deliveries.len(),
             "event matched"
         );
+        matched.push(Matched {
+            event_id: event.id.clone(),
+            deliveries,
+            dropped: None,
+        });
     }
+    let handled = matched.len();
+    if matched.is_empty() {
+        return Ok(0);
+    }
+    let added: u64 = state.store.complete_matches(matched, now_ms()).await?.iter().sum();
+    tracing::info!(events = handled, deliveries = added, "events matched");
     Ok(handled)
 }
 
@@ -112,7 +133,7 @@ fn millis(d: Duration) -> i64 {
 /// What to do with an event after asking its registry.
 enum Verdict {
     /// Match it, with this digest (the event's or the resolved one).
-    Deliver(Option<String>),
+    Deliver(Option<Digest>),
     /// Not verified (yet): the reason. Asked again within the grace period,
     /// then dropped.
     Disagree(String),
@@ -121,10 +142,7 @@ enum Verdict {
 /// Asks the event's registry where the tag points now, when the event has
 /// no digest (Docker Hub, Quay, Gitea), when re-checks are on, or when the
 /// registry is `verify-required`.
-async fn settle(state: &AppState, verifier: &verify::Verifier, event: &InboundEvent) -> StoreResult<Verdict> {
-    let (Some(repository), Some(tag)) = (&event.repository, &event.tag) else {
-        return Ok(Verdict::Deliver(event.digest.clone()));
-    };
+async fn settle(state: &AppState, verifier: &verify::Verifier, event: &AcceptedEvent) -> StoreResult<Verdict> {
     let configured = state.config.registry(&event.registry);
     let required = configured.map_or_else(
         || {
@@ -138,9 +156,8 @@ async fn settle(state: &AppState, verifier: &verify::Verifier, event: &InboundEv
     if event.digest.is_some() && !state.config.verify_digests && !required {
         return Ok(Verdict::Deliver(event.digest.clone()));
     }
-    let Ok(parsed) = Repository::parse(repository) else {
-        return Ok(Verdict::Deliver(event.digest.clone()));
-    };
+    let parsed = &event.repository;
+    let tag = event.tag.to_string();
     let api = match configured.and_then(|r| r.api.clone()) {
         Some(api) => Some(api),
         None => state
@@ -151,82 +168,100 @@ async fn settle(state: &AppState, verifier: &verify::Verifier, event: &InboundEv
     };
     let base = verify::api_base(&event.registry, api.as_deref());
     let credentials = configured.and_then(|r| r.pull.as_ref());
-    let resolution = verifier.resolve(&base, parsed.path(), tag, credentials).await;
+    // The registry's answer, its digest decoded like every other.
+    let resolution = match verifier.resolve(&base, parsed.path(), &tag, credentials).await {
+        Resolution::Digest(found) => Digest::parse(&found)
+            .map_err(|err| format!("the registry answered an invalid digest: {err}"))
+            .map_err(Resolution::Unresolved),
+        other => Err(other),
+    };
     Ok(match (resolution, &event.digest) {
-        (Resolution::Digest(found), None) => Verdict::Deliver(Some(found)),
-        (Resolution::Digest(found), Some(digest)) if &found == digest => Verdict::Deliver(Some(found)),
-        (Resolution::Digest(found), Some(digest)) => Verdict::Disagree(format!(
+        (Ok(found), None) => Verdict::Deliver(Some(found)),
+        (Ok(found), Some(digest)) if &found == digest => Verdict::Deliver(Some(found)),
+        (Ok(found), Some(digest)) => Verdict::Disagree(format!(
             "the registry says {}:{tag} points to {found}, not {digest}",
             parsed.path()
         )),
-        (Resolution::NotFound(why), _) => Verdict::Disagree(why),
-        (Resolution::Unresolved(why), None) => Verdict::Disagree(format!("the digest cannot be resolved: {why}")),
-        (Resolution::Unresolved(why), Some(_)) if required => {
+        (Err(Resolution::NotFound(why)), _) => Verdict::Disagree(why),
+        (Err(Resolution::Unresolved(why) | Resolution::Digest(why)), None) => {
+            Verdict::Disagree(format!("the digest cannot be resolved: {why}"))
+        }
+        (Err(Resolution::Unresolved(why) | Resolution::Digest(why)), Some(_)) if required => {
             Verdict::Disagree(format!("verify-required and the registry cannot tell: {why}"))
         }
-        (Resolution::Unresolved(why), Some(_)) => {
+        (Err(Resolution::Unresolved(why) | Resolution::Digest(why)), Some(_)) => {
             tracing::debug!(event = %event.id, %why, "tag -> digest not re-checked");
             Verdict::Deliver(event.digest.clone())
         }
     })
 }
 
-async fn deliveries_for(state: &AppState, event: &InboundEvent, digest: Option<&str>) -> StoreResult<Vec<NewDelivery>> {
-    let (Some(repository), Some(tag), Some(digest)) = (&event.repository, &event.tag, digest) else {
-        return Ok(Vec::new());
-    };
-    let (Ok(image), Ok(candidate), Ok(digest_parsed)) =
-        (Repository::parse(repository), Tag::parse(tag), Digest::parse(digest))
-    else {
-        return Ok(Vec::new());
-    };
-    let source = event_source(&state.config.public_url);
+/// The deliveries of one event to the subscribers of its repository; each
+/// subscriber that receives it has the tag added to its waiting tags, so a
+/// later event of the same batch sees it.
+fn deliveries_for(
+    source: &str,
+    event: &AcceptedEvent,
+    digest: &Digest,
+    subscribers: &mut [Subscriber],
+) -> Vec<NewDelivery> {
     let mut out = Vec::new();
-    for subscriber in state.store.subscribers(repository).await? {
-        let Some(previous) = receives(&subscriber, &candidate) else {
+    for subscriber in subscribers.iter_mut() {
+        let Some(previous) = receives(subscriber, &event.tag) else {
             continue;
         };
         let id = new_id();
         let data = ImagePublished::new(
             subscriber.service_id.clone(),
-            image.clone(),
-            candidate,
-            digest_parsed.clone(),
+            event.repository.clone(),
+            event.tag,
+            digest.clone(),
             previous,
         );
-        let payload = serde_json::to_string(&CloudEvent::new(id.clone(), source.clone(), chrono::Utc::now(), data))
-            .expect("a callback event serializes");
+        let payload = serde_json::to_string(&CloudEvent::new(
+            id.clone(),
+            source.to_owned(),
+            chrono::Utc::now(),
+            data,
+        ))
+        .expect("a callback event serializes");
+        subscriber.pending_tags.push(event.tag);
         out.push(NewDelivery {
             id,
             event_id: event.id.clone(),
-            service_id: subscriber.service_id,
-            repository: repository.clone(),
-            tag: tag.clone(),
-            digest: digest.to_owned(),
+            service_id: subscriber.service_id.clone(),
+            repository: event.repository.clone(),
+            tag: event.tag,
+            digest: digest.clone(),
             payload,
         });
     }
-    Ok(out)
+    out
+}
+
+/// Whether `candidate` is newer than `current` in its channel (TAG-9): the
+/// order of [`UpdatePolicy`]'s "not newer" rule. A `current` of another
+/// stage cannot be compared and does not block.
+pub fn is_newer(candidate: &Tag, current: Option<&Tag>) -> bool {
+    current.is_none_or(|current| candidate.channel_cmp(current).is_none_or(|o| o == Ordering::Greater))
 }
 
 /// Whether the subscriber receives `candidate` (the update rule, against the
 /// last delivered tag; and nothing not newer than a tag already waiting in
 /// its outbox). `Some(previousTag)` if it does.
 fn receives(subscriber: &Subscriber, candidate: &Tag) -> Option<Option<Tag>> {
-    let stage: Stage = subscriber.stage.parse().ok()?;
-    let requirement = ApiRequirement::parse(&subscriber.api_requirement).ok()?;
-    let previous = subscriber.last_tag.as_deref().and_then(|t| Tag::parse(t).ok());
-    let policy = UpdatePolicy { stage, requirement };
+    let policy = UpdatePolicy {
+        stage: subscriber.stage,
+        requirement: subscriber.api_requirement.clone(),
+    };
+    let previous = subscriber.last_tag;
     if let Err(why) = policy.check(previous.as_ref(), candidate) {
         tracing::debug!(service = %subscriber.service_id, tag = %candidate, %why, "not an update");
         return None;
     }
-    let waiting = subscriber.pending_tags.iter().filter_map(|t| Tag::parse(t).ok());
-    for pending in waiting {
-        if matches!(candidate.channel_cmp(&pending), Some(Ordering::Less | Ordering::Equal)) {
-            tracing::debug!(service = %subscriber.service_id, tag = %candidate, %pending, "a newer tag is waiting");
-            return None;
-        }
+    if let Some(pending) = subscriber.pending_tags.iter().find(|p| !is_newer(candidate, Some(p))) {
+        tracing::debug!(service = %subscriber.service_id, tag = %candidate, %pending, "a newer tag is waiting");
+        return None;
     }
     // The previous tag is only meaningful in the same channel.
     Some(previous.filter(|p| p.stage() == candidate.stage()))
@@ -239,10 +274,10 @@ mod tests {
     fn subscriber(last: Option<&str>, pending: &[&str]) -> Subscriber {
         Subscriber {
             service_id: "svc".into(),
-            stage: "production".into(),
-            api_requirement: "^1.1".into(),
-            last_tag: last.map(str::to_owned),
-            pending_tags: pending.iter().map(|s| (*s).to_owned()).collect(),
+            stage: tagcast_spec::Stage::Production,
+            api_requirement: tagcast_spec::ApiRequirement::parse("^1.1").unwrap(),
+            last_tag: last.map(tag),
+            pending_tags: pending.iter().map(|s| tag(s)).collect(),
         }
     }
 
@@ -278,6 +313,61 @@ mod tests {
         assert_eq!(
             receives(&subscriber(None, &["1.1.0-production-201101-000000"]), &new),
             Some(None)
+        );
+    }
+
+    #[test]
+    fn newer_is_the_channel_order() {
+        let old = tag("1.1.0-production-201108-195630");
+        let new = tag("1.1.0-production-201109-000000");
+        assert!(is_newer(&new, Some(&old)));
+        assert!(!is_newer(&old, Some(&new)), "never a downgrade");
+        assert!(!is_newer(&new, Some(&new)), "the same tag is not newer");
+        assert!(
+            !is_newer(&tag("1.1-production-201109-000000"), Some(&new)),
+            "nor its short form"
+        );
+        assert!(is_newer(&new, None));
+        assert!(
+            is_newer(&new, Some(&tag("9.0.0-demo-301109-000000"))),
+            "another stage does not block"
+        );
+        assert!(
+            is_newer(&tag("1.2.0-production-201101-000000"), Some(&new)),
+            "api-version first"
+        );
+    }
+
+    #[test]
+    fn a_batch_sees_its_own_earlier_deliveries() {
+        let event = |t: &str| AcceptedEvent {
+            id: new_id(),
+            kind: "distribution".into(),
+            registry: "registry.example.org".into(),
+            repository: Repository::parse("registry.example.org/team/app").unwrap(),
+            tag: tag(t),
+            digest: None,
+            received_at: 0,
+        };
+        let digest = Digest::parse("sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").unwrap();
+        let mut subs = vec![subscriber(None, &[])];
+        let newer = deliveries_for(
+            "https://b",
+            &event("1.1.0-production-201109-000000"),
+            &digest,
+            &mut subs,
+        );
+        assert_eq!(newer.len(), 1);
+        assert_eq!(newer[0].tag, tag("1.1.0-production-201109-000000"));
+        let older = deliveries_for(
+            "https://b",
+            &event("1.1.0-production-201108-000000"),
+            &digest,
+            &mut subs,
+        );
+        assert!(
+            older.is_empty(),
+            "an older tag after a newer one in the same batch is not an update"
         );
     }
 }

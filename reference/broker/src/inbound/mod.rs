@@ -7,6 +7,7 @@
 //! Distribution) blocks its queue. Ignored events are recorded with a reason.
 
 pub mod artifactory;
+pub mod dedup;
 pub mod distribution;
 pub mod generic;
 pub mod ghcr;

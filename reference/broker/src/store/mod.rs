@@ -1,18 +1,30 @@
 //! Durable state: services, subscriptions, hook sources, the inbound event
-//! log and the delivery outbox. One [`Store`] trait, two implementations
-//! ([`SqliteStore`], [`PostgresStore`]) that run the same queries
-//! (`queries.rs`) and differ only in how rows are locked when claimed.
+//! log and the delivery outbox. One [`Store`] trait, implemented once by
+//! [`SqlStore`] over a [`Backend`] ([`SqliteStore`], [`PostgresStore`]): the
+//! queries are written once (`sql/`), the backends differ only in their
+//! pools and in how rows are locked when claimed.
+//!
+//! Rows are decoded into the spec's types (`Tag`, `Stage`,
+//! `ApiRequirement`, `Repository`, `Digest`) once, here at the edge; a row
+//! that does not decode is a [`StoreError::Corrupt`], never skipped.
+//! Hooks are written by group commit (`group.rs`): hooks that arrive
+//! together share one transaction, and each is answered after it commits.
 
+pub mod backend;
+mod group;
 mod postgres;
-mod queries;
+mod sql;
 mod sqlite;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use backend::Backend;
+pub use postgres::{Postgres, PostgresStore};
+pub use sql::SqlStore;
+pub use sqlite::{Sqlite, SqliteStore};
+use tagcast_spec::{ApiRequirement, Digest, Repository, Stage, Tag};
 
 /// Matching's query for the subscribers of one repository: it reads the
 /// `subscription_images_repository` index, so its cost does not grow with
@@ -43,6 +55,22 @@ pub enum StoreError {
     /// A migration failed.
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value does not decode: the database was changed behind the
+    /// broker's back, or by a bug. Never skipped silently.
+    #[error("corrupt row in {table} (row {row}, column {column}): {error}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        row: String,
+        /// The column.
+        column: String,
+        /// Why it does not decode.
+        error: String,
+    },
+    /// The store's writer has stopped (the broker is shutting down).
+    #[error("the store's writer has stopped")]
+    WriterStopped,
     /// The database URL is not one this broker knows.
     #[error("unsupported database URL {0:?}: expected sqlite://PATH, sqlite::memory: or postgres://...")]
     UnsupportedUrl(String),
@@ -171,19 +199,40 @@ pub struct InboundEvent {
     pub matched: Option<i64>,
 }
 
+/// An accepted event of the event log, claimed for matching: every field
+/// decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedEvent {
+    /// The broker's id of the event.
+    pub id: String,
+    /// The adapter kind.
+    pub kind: String,
+    /// The registry host.
+    pub registry: String,
+    /// The normalized repository.
+    pub repository: Repository,
+    /// The tag as pushed.
+    pub tag: Tag,
+    /// The manifest digest, when the registry sends one (Docker Hub, Quay
+    /// and Gitea do not: matching resolves it).
+    pub digest: Option<Digest>,
+    /// When the hook arrived.
+    pub received_at: Millis,
+}
+
 /// A subscription whose images include a repository, for matching.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscriber {
     /// The subscribing service.
     pub service_id: String,
     /// The subscribed stage.
-    pub stage: String,
+    pub stage: Stage,
     /// The API requirement.
-    pub api_requirement: String,
+    pub api_requirement: ApiRequirement,
     /// The last tag delivered to it for this repository.
-    pub last_tag: Option<String>,
+    pub last_tag: Option<Tag>,
     /// Tags of this repository waiting in its outbox.
-    pub pending_tags: Vec<String>,
+    pub pending_tags: Vec<Tag>,
 }
 
 /// A delivery to put in the outbox.
@@ -196,11 +245,11 @@ pub struct NewDelivery {
     /// The subscriber.
     pub service_id: String,
     /// The normalized repository.
-    pub repository: String,
+    pub repository: Repository,
     /// The tag as pushed.
-    pub tag: String,
+    pub tag: Tag,
     /// The digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The exact body to send on every attempt.
     pub payload: String,
 }
@@ -213,11 +262,11 @@ pub struct DueDelivery {
     /// The subscriber.
     pub service_id: String,
     /// The normalized repository.
-    pub repository: String,
+    pub repository: Repository,
     /// The tag.
-    pub tag: String,
+    pub tag: Tag,
     /// The digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The body.
     pub payload: String,
     /// Attempts made so far.
@@ -235,7 +284,33 @@ pub struct DueDelivery {
     /// Whether the subscription is enabled.
     pub enabled: bool,
     /// The last tag delivered to the subscriber for this repository.
-    pub last_tag: Option<String>,
+    pub last_tag: Option<Tag>,
+}
+
+/// What a delivery worker claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim<'a> {
+    /// The worker; only it may record the outcome.
+    pub worker: &'a str,
+    /// Deliveries due at or before this time.
+    pub now: Millis,
+    /// Until when the claim holds.
+    pub lease_until: Millis,
+    /// At most this many.
+    pub limit: i64,
+    /// At most this many in flight per subscriber, counting those claimed already.
+    pub per_subscriber: i64,
+}
+
+/// The matching of one claimed event, for [`Store::complete_matches`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    /// The event.
+    pub event_id: String,
+    /// Its deliveries; one per (event, subscriber) is kept.
+    pub deliveries: Vec<NewDelivery>,
+    /// Dropped after acceptance, with this reason: recorded as ignored.
+    pub dropped: Option<String>,
 }
 
 /// The state of a delivery.
@@ -429,10 +504,15 @@ pub trait Store: Send + Sync + 'static {
     fn record_inbound(&self, events: Vec<NewInboundEvent>) -> StoreFuture<'_, Vec<(String, Disposition)>>;
 
     /// Claims accepted events not yet matched, oldest first, until `lease_until`.
-    fn claim_inbound(&self, now: Millis, lease_until: Millis, limit: i64) -> StoreFuture<'_, Vec<InboundEvent>>;
+    fn claim_inbound(&self, now: Millis, lease_until: Millis, limit: i64) -> StoreFuture<'_, Vec<AcceptedEvent>>;
 
     /// The enabled subscriptions whose images include `repository`.
-    fn subscribers<'a>(&'a self, repository: &'a str) -> StoreFuture<'a, Vec<Subscriber>>;
+    fn subscribers<'a>(&'a self, repository: &'a Repository) -> StoreFuture<'a, Vec<Subscriber>>;
+
+    /// Completes the matching of several claimed events in one
+    /// transaction, as [`Store::complete_inbound`] does for one; returns how
+    /// many deliveries each added.
+    fn complete_matches(&self, matched: Vec<Matched>, now: Millis) -> StoreFuture<'_, Vec<u64>>;
 
     /// Puts the deliveries of an event in the outbox and marks it matched,
     /// in one transaction; a delivery for an (event, subscriber) that exists
@@ -450,14 +530,11 @@ pub trait Store: Send + Sync + 'static {
     fn defer_inbound<'a>(&'a self, event_id: &'a str, until: Millis) -> StoreFuture<'a, ()>;
 
     /// Claims due deliveries for a worker until `lease_until`; replicas
-    /// never claim the same delivery at once.
-    fn claim_deliveries<'a>(
-        &'a self,
-        worker: &'a str,
-        now: Millis,
-        lease_until: Millis,
-        limit: i64,
-    ) -> StoreFuture<'a, Vec<DueDelivery>>;
+    /// never claim the same delivery at once. A subscriber never has more
+    /// than `per_subscriber` deliveries claimed (in flight) after a claim,
+    /// so that one that stalls cannot hold every worker (with several
+    /// replicas claiming at the same instant, up to one limit per replica).
+    fn claim_deliveries<'a>(&'a self, claim: Claim<'a>) -> StoreFuture<'a, Vec<DueDelivery>>;
 
     /// Records the outcome of a claimed delivery and releases the claim.
     fn finish_attempt(&self, record: AttemptRecord) -> StoreFuture<'_, ()>;
@@ -487,6 +564,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deliveries waiting (`pending`) plus accepted events not yet matched.
     fn queue_depth(&self) -> StoreFuture<'_, i64>;
 }
+
+/// How many deliveries of one subscriber may be in flight at once, unless configured.
+pub const DEFAULT_IN_FLIGHT_PER_SUBSCRIBER: i64 = 8;
 
 /// Opens the store a database URL names and migrates it.
 ///

@@ -1,21 +1,28 @@
-//! The PostgreSQL store, for several broker replicas on one database:
+//! The PostgreSQL backend, for several broker replicas on one database:
 //! claims take rows with `FOR UPDATE SKIP LOCKED`, so no two replicas work
-//! on the same delivery.
+//! on the same delivery. Readers have their own pool, so a read never waits
+//! for a connection behind the writers.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::queries::{impl_store, migrator};
+use super::StoreResult;
+use super::backend::{Backend, Rows, Value, to_rows};
+use super::sql::{SqlStore, migrator};
 
-/// The PostgreSQL implementation of [`Store`].
+/// The PostgreSQL backend of [`SqlStore`].
 #[derive(Debug, Clone)]
-pub struct PostgresStore {
-    pool: PgPool,
+pub struct Postgres {
+    writer: PgPool,
+    reader: PgPool,
 }
 
-impl PostgresStore {
+/// The store on PostgreSQL.
+pub type PostgresStore = SqlStore<Postgres>;
+
+impl SqlStore<Postgres> {
     /// Connects to and migrates the database of a `postgres://…` URL.
     ///
     /// # Errors
@@ -32,10 +39,10 @@ impl PostgresStore {
     ///
     /// The database's error, or a failed migration.
     pub async fn open_with(options: PgConnectOptions) -> StoreResult<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
+        let writer = PgPoolOptions::new()
+            .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         migrator(&[
             (1, "initial", include_str!("../../migrations/postgres/0001_initial.sql")),
@@ -49,17 +56,58 @@ impl PostgresStore {
                 "matching index",
                 include_str!("../../migrations/postgres/0003_matching_index.sql"),
             ),
+            (
+                4,
+                "fair claims",
+                include_str!("../../migrations/postgres/0004_fair_claims.sql"),
+            ),
         ])
-        .run(&pool)
+        .run(&writer)
         .await?;
-        Ok(Self { pool })
+        let reader = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        Ok(SqlStore::new(Postgres { writer, reader }))
     }
 }
 
-impl_store!(
-    PostgresStore,
-    sqlx::Postgres,
-    backend = "postgres",
-    claim_lock = " FOR UPDATE SKIP LOCKED",
-    row_lock = " FOR UPDATE"
-);
+fn query<'q>(sql: &'q str, args: &'q [Value<'q>]) -> sqlx::query::Query<'q, sqlx::Postgres, PgArguments> {
+    let mut query = sqlx::query(sql);
+    for arg in args {
+        query = match *arg {
+            Value::Int(i) => query.bind(i),
+            Value::Text(s) => query.bind(s),
+        };
+    }
+    query
+}
+
+impl Backend for Postgres {
+    type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+    const NAME: &'static str = "postgres";
+    const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
+    const ROW_LOCK: &'static str = " FOR UPDATE";
+
+    async fn begin(&self) -> StoreResult<Self::Tx> {
+        Ok(self.writer.begin().await?)
+    }
+
+    async fn commit(tx: Self::Tx) -> StoreResult<()> {
+        Ok(tx.commit().await?)
+    }
+
+    async fn execute<'a>(tx: &'a mut Self::Tx, sql: &'a str, args: &'a [Value<'a>]) -> StoreResult<u64> {
+        Ok(query(sql, args).execute(&mut **tx).await?.rows_affected())
+    }
+
+    async fn fetch<'a>(tx: &'a mut Self::Tx, sql: &'a str, args: &'a [Value<'a>]) -> StoreResult<Rows> {
+        to_rows(&query(sql, args).fetch_all(&mut **tx).await?)
+    }
+
+    async fn read<'a>(&'a self, sql: &'a str, args: &'a [Value<'a>]) -> StoreResult<Rows> {
+        to_rows(&query(sql, args).fetch_all(&self.reader).await?)
+    }
+}

@@ -1,21 +1,34 @@
-//! The SQLite store: one file (WAL, `synchronous = FULL`) or an in-memory
-//! database. One connection serializes writers, so a claim needs no row lock
-//! and a hook is durable when its transaction commits.
+//! The SQLite backend: one file (WAL, `synchronous = FULL`) or an in-memory
+//! database. One writer connection serializes writes, so a claim needs no
+//! row lock and a hook is durable when its transaction commits; a file
+//! database has a pool of read-only connections beside it, which WAL lets
+//! read while the writer writes.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
-use super::queries::{impl_store, migrator};
+use super::StoreResult;
+use super::backend::{Backend, Rows, Value, to_rows};
+use super::sql::{SqlStore, migrator};
 
-/// The SQLite implementation of [`Store`].
+/// How many read-only connections a file database gets.
+const READERS: u32 = 4;
+
+/// The SQLite backend of [`SqlStore`].
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
+pub struct Sqlite {
+    writer: SqlitePool,
+    reader: SqlitePool,
 }
 
-impl SqliteStore {
+/// The store on SQLite.
+pub type SqliteStore = SqlStore<Sqlite>;
+
+impl SqlStore<Sqlite> {
     /// Opens (creating if missing) and migrates the database of a
     /// `sqlite://PATH` or `sqlite::memory:` URL.
     ///
@@ -29,15 +42,16 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        // One connection: SQLite has one writer anyway, and an in-memory
-        // database lives exactly as long as its connection.
-        let pool = SqlitePoolOptions::new()
+        let in_memory = options.get_filename().as_os_str() == ":memory:" || url.contains(":memory:");
+        // One writer: SQLite has one anyway, and an in-memory database
+        // lives exactly as long as its connection.
+        let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         migrator(&[
             (1, "initial", include_str!("../../migrations/sqlite/0001_initial.sql")),
@@ -51,17 +65,63 @@ impl SqliteStore {
                 "matching index",
                 include_str!("../../migrations/sqlite/0003_matching_index.sql"),
             ),
+            (
+                4,
+                "fair claims",
+                include_str!("../../migrations/sqlite/0004_fair_claims.sql"),
+            ),
         ])
-        .run(&pool)
+        .run(&writer)
         .await?;
-        Ok(Self { pool })
+        let reader = if in_memory {
+            // Another connection would open another, empty database.
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(READERS)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.read_only(true))
+                .await?
+        };
+        Ok(SqlStore::new(Sqlite { writer, reader }))
     }
 }
 
-impl_store!(
-    SqliteStore,
-    sqlx::Sqlite,
-    backend = "sqlite",
-    claim_lock = "",
-    row_lock = ""
-);
+fn query<'q>(sql: &'q str, args: &'q [Value<'q>]) -> sqlx::query::Query<'q, sqlx::Sqlite, SqliteArguments<'q>> {
+    let mut query = sqlx::query(sql);
+    for arg in args {
+        query = match *arg {
+            Value::Int(i) => query.bind(i),
+            Value::Text(s) => query.bind(s),
+        };
+    }
+    query
+}
+
+impl Backend for Sqlite {
+    type Tx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+    const NAME: &'static str = "sqlite";
+    const CLAIM_LOCK: &'static str = "";
+    const ROW_LOCK: &'static str = "";
+
+    async fn begin(&self) -> StoreResult<Self::Tx> {
+        Ok(self.writer.begin().await?)
+    }
+
+    async fn commit(tx: Self::Tx) -> StoreResult<()> {
+        Ok(tx.commit().await?)
+    }
+
+    async fn execute<'a>(tx: &'a mut Self::Tx, sql: &'a str, args: &'a [Value<'a>]) -> StoreResult<u64> {
+        Ok(query(sql, args).execute(&mut **tx).await?.rows_affected())
+    }
+
+    async fn fetch<'a>(tx: &'a mut Self::Tx, sql: &'a str, args: &'a [Value<'a>]) -> StoreResult<Rows> {
+        to_rows(&query(sql, args).fetch_all(&mut **tx).await?)
+    }
+
+    async fn read<'a>(&'a self, sql: &'a str, args: &'a [Value<'a>]) -> StoreResult<Rows> {
+        to_rows(&query(sql, args).fetch_all(&self.reader).await?)
+    }
+}

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use tagcast_broker::store::{
-    AttemptRecord, DeliveryState, Disposition, NewDelivery, NewInboundEvent, NewService, NewSubscription, Store,
+    AttemptRecord, Claim, DeliveryState, Disposition, NewDelivery, NewInboundEvent, NewService, NewSubscription, Store,
     StoreError, new_id, now_ms,
 };
+use tagcast_spec::{Digest, Repository, Tag};
 
 const REPO: &str = "registry.example.org/team/app";
 const DIGEST_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -22,6 +23,28 @@ fn service(id: &str, images: &[&str]) -> NewService {
             secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
             images: images.iter().map(|s| (*s).to_owned()).collect(),
         }),
+    }
+}
+
+fn repo() -> Repository {
+    Repository::parse(REPO).unwrap()
+}
+
+fn tag(s: &str) -> Tag {
+    Tag::parse(s).unwrap()
+}
+
+fn digest(s: &str) -> Digest {
+    Digest::parse(s).unwrap()
+}
+
+fn claim(worker: &str, now: i64, lease_until: i64, limit: i64) -> Claim<'_> {
+    Claim {
+        worker,
+        now,
+        lease_until,
+        limit,
+        per_subscriber: 8,
     }
 }
 
@@ -63,7 +86,7 @@ async fn services_round_trip(store: Arc<dyn Store>) {
     );
     assert_eq!(all[0].document, r#"{"id":"svc-1","v":2}"#);
     // The replaced subscription no longer matches the old image.
-    let subs = store.subscribers(REPO).await.unwrap();
+    let subs = store.subscribers(&repo()).await.unwrap();
     assert_eq!(
         subs.iter().map(|s| s.service_id.as_str()).collect::<Vec<_>>(),
         ["svc-2"]
@@ -71,7 +94,7 @@ async fn services_round_trip(store: Arc<dyn Store>) {
 
     assert!(store.delete_service("svc-2").await.unwrap());
     assert!(!store.delete_service("svc-2").await.unwrap());
-    assert!(store.subscribers(REPO).await.unwrap().is_empty());
+    assert!(store.subscribers(&repo()).await.unwrap().is_empty());
 }
 
 async fn hook_sources_are_shared(store: Arc<dyn Store>) {
@@ -160,9 +183,9 @@ async fn outbox_claims_once_and_retries(store: Arc<dyn Store>) {
         id: new_id(),
         event_id: claimed[0].id.clone(),
         service_id: "svc".into(),
-        repository: REPO.into(),
-        tag: "1.1.0-production-201108-195630".into(),
-        digest: DIGEST_A.into(),
+        repository: repo(),
+        tag: tag("1.1.0-production-201108-195630"),
+        digest: digest(DIGEST_A),
         payload: "{}".into(),
     };
     assert_eq!(
@@ -188,16 +211,19 @@ async fn outbox_claims_once_and_retries(store: Arc<dyn Store>) {
         "matched"
     );
 
-    let subs = store.subscribers(REPO).await.unwrap();
-    assert_eq!(subs[0].pending_tags, ["1.1.0-production-201108-195630"]);
+    let subs = store.subscribers(&repo()).await.unwrap();
+    assert_eq!(subs[0].pending_tags, [tag("1.1.0-production-201108-195630")]);
 
-    let due = store.claim_deliveries("w1", now, now + 60_000, 10).await.unwrap();
+    let due = store
+        .claim_deliveries(claim("w1", now, now + 60_000, 10))
+        .await
+        .unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].id, delivery.id);
     assert_eq!(due[0].callback_url, "https://cd.example.org/hook");
     assert!(
         store
-            .claim_deliveries("w2", now, now + 60_000, 10)
+            .claim_deliveries(claim("w2", now, now + 60_000, 10))
             .await
             .unwrap()
             .is_empty()
@@ -220,14 +246,14 @@ async fn outbox_claims_once_and_retries(store: Arc<dyn Store>) {
         .unwrap();
     assert!(
         store
-            .claim_deliveries("w2", now + 1_000, now + 60_000, 10)
+            .claim_deliveries(claim("w2", now + 1_000, now + 60_000, 10))
             .await
             .unwrap()
             .is_empty(),
         "not due"
     );
     let due = store
-        .claim_deliveries("w2", now + 5_000, now + 60_000, 10)
+        .claim_deliveries(claim("w2", now + 5_000, now + 60_000, 10))
         .await
         .unwrap();
     assert_eq!(due[0].attempts, 1);
@@ -271,7 +297,7 @@ async fn outbox_claims_once_and_retries(store: Arc<dyn Store>) {
     assert!(store.redeliver("svc", &delivery.id, now + 10_000).await.unwrap());
     assert!(!store.redeliver("other", &delivery.id, now + 10_000).await.unwrap());
     let due = store
-        .claim_deliveries("w3", now + 10_000, now + 60_000, 10)
+        .claim_deliveries(claim("w3", now + 10_000, now + 60_000, 10))
         .await
         .unwrap();
     assert_eq!((due[0].attempts, due[0].schedule_offset), (2, 2));
@@ -289,9 +315,9 @@ async fn gone_disables_and_claims_release(store: Arc<dyn Store>) {
         id: id.clone(),
         event_id: out[0].0.clone(),
         service_id: "svc".into(),
-        repository: REPO.into(),
-        tag: "1.1.0-production-201108-195630".into(),
-        digest: DIGEST_A.into(),
+        repository: repo(),
+        tag: tag("1.1.0-production-201108-195630"),
+        digest: digest(DIGEST_A),
         payload: "{}".into(),
     };
     store
@@ -299,12 +325,20 @@ async fn gone_disables_and_claims_release(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        store.claim_deliveries("w1", now, now + 60_000, 10).await.unwrap().len(),
+        store
+            .claim_deliveries(claim("w1", now, now + 60_000, 10))
+            .await
+            .unwrap()
+            .len(),
         1
     );
     store.release_claims(Some("w1")).await.unwrap();
     assert_eq!(
-        store.claim_deliveries("w2", now, now + 60_000, 10).await.unwrap().len(),
+        store
+            .claim_deliveries(claim("w2", now, now + 60_000, 10))
+            .await
+            .unwrap()
+            .len(),
         1,
         "released"
     );
@@ -326,7 +360,7 @@ async fn gone_disables_and_claims_release(store: Arc<dyn Store>) {
     let state = store.subscription_state("svc").await.unwrap().unwrap();
     assert!(!state.enabled);
     assert!(
-        store.subscribers(REPO).await.unwrap().is_empty(),
+        store.subscribers(&repo()).await.unwrap().is_empty(),
         "a disabled subscription matches nothing"
     );
     // A PUT of the service enables it again and keeps what was delivered.

@@ -1,0 +1,216 @@
+//! The store, written once over a [`Backend`]: every query of both
+//! databases. SQLite and PostgreSQL both accept `$N` parameters,
+//! `ON CONFLICT`, `RETURNING`, row values and partial indexes, so the only
+//! differences are the backend's pools and its row locks.
+//!
+//! - `services.rs`: settings, services and subscriptions, hook sources;
+//! - `inbound.rs`: the event log, written by group commit, and matching;
+//! - `outbox.rs`: deliveries, their claims and attempts.
+
+mod inbound;
+mod outbox;
+mod services;
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::backend::Backend;
+use super::group::{self, Writer};
+use super::{
+    AcceptedEvent, AttemptRecord, Claim, DeliveryRecord, Disposition, DueDelivery, HookSource, InboundEvent, Matched,
+    Millis, NewDelivery, NewInboundEvent, NewService, Store, StoreFuture, StoredService, Subscriber, SubscriptionState,
+};
+use tagcast_spec::Repository;
+
+/// The store over one backend (see [`super::SqliteStore`] and [`super::PostgresStore`]).
+pub struct SqlStore<B: Backend> {
+    db: Arc<B>,
+    writer: Writer,
+}
+
+impl<B: Backend> fmt::Debug for SqlStore<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &B::NAME)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// The store over an opened, migrated backend; starts its group-commit
+    /// writer (so it must be called inside a Tokio runtime).
+    pub(crate) fn new(db: B) -> Self {
+        let db = Arc::new(db);
+        let writer = group::spawn(db.clone());
+        Self { db, writer }
+    }
+
+    /// The backend, for queries of its own (tests, tools).
+    pub fn backend_ref(&self) -> &B {
+        &self.db
+    }
+}
+
+/// The embedded migrations of one backend.
+pub(crate) fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
+    use std::borrow::Cow;
+    sqlx::migrate::Migrator {
+        migrations: Cow::Owned(
+            migrations
+                .iter()
+                .map(|(version, description, sql)| {
+                    sqlx::migrate::Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        sqlx::migrate::MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect(),
+        ),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    }
+}
+
+impl<B: Backend> Store for SqlStore<B> {
+    fn backend(&self) -> &'static str {
+        B::NAME
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.db.read("SELECT 1 AS one", &[]).await?;
+            Ok(())
+        })
+    }
+
+    fn setting<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(services::setting(&*self.db, key))
+    }
+
+    fn init_setting<'a>(&'a self, key: &'a str, value: &'a str) -> StoreFuture<'a, String> {
+        Box::pin(services::init_setting(&*self.db, key, value))
+    }
+
+    fn insert_service(&self, service: NewService) -> StoreFuture<'_, ()> {
+        Box::pin(async move { services::insert_service(&*self.db, &service).await })
+    }
+
+    fn replace_service(&self, service: NewService) -> StoreFuture<'_, bool> {
+        Box::pin(async move { services::replace_service(&*self.db, &service).await })
+    }
+
+    fn delete_service<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(services::delete_service(&*self.db, id))
+    }
+
+    fn service<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<StoredService>> {
+        Box::pin(services::service(&*self.db, id))
+    }
+
+    fn services(&self) -> StoreFuture<'_, Vec<StoredService>> {
+        Box::pin(services::services(&*self.db))
+    }
+
+    fn hook_source<'a>(
+        &'a self,
+        kind: &'a str,
+        registry: &'a str,
+        secret: Option<&'a str>,
+        api_url: Option<&'a str>,
+    ) -> StoreFuture<'a, HookSource> {
+        Box::pin(services::hook_source(&*self.db, kind, registry, secret, api_url))
+    }
+
+    fn find_hook_source<'a>(&'a self, kind: &'a str, registry: &'a str) -> StoreFuture<'a, Option<HookSource>> {
+        Box::pin(services::find_hook_source(&*self.db, kind, registry))
+    }
+
+    fn hook_source_by_token<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<HookSource>> {
+        Box::pin(services::hook_source_by_token(&*self.db, token))
+    }
+
+    fn record_inbound(&self, events: Vec<NewInboundEvent>) -> StoreFuture<'_, Vec<(String, Disposition)>> {
+        Box::pin(self.writer.record(events))
+    }
+
+    fn claim_inbound(&self, now: Millis, lease_until: Millis, limit: i64) -> StoreFuture<'_, Vec<AcceptedEvent>> {
+        Box::pin(inbound::claim_inbound(&*self.db, now, lease_until, limit))
+    }
+
+    fn subscribers<'a>(&'a self, repository: &'a Repository) -> StoreFuture<'a, Vec<Subscriber>> {
+        Box::pin(inbound::subscribers(&*self.db, repository))
+    }
+
+    fn complete_matches(&self, matched: Vec<Matched>, now: Millis) -> StoreFuture<'_, Vec<u64>> {
+        Box::pin(async move { inbound::complete_matches(&*self.db, &matched, now).await })
+    }
+
+    fn complete_inbound<'a>(
+        &'a self,
+        event_id: &'a str,
+        deliveries: Vec<NewDelivery>,
+        now: Millis,
+        dropped: Option<&'a str>,
+    ) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            let matched = [Matched {
+                event_id: event_id.to_owned(),
+                deliveries,
+                dropped: dropped.map(str::to_owned),
+            }];
+            let added = inbound::complete_matches(&*self.db, &matched, now).await?;
+            Ok(added.first().copied().unwrap_or(0))
+        })
+    }
+
+    fn defer_inbound<'a>(&'a self, event_id: &'a str, until: Millis) -> StoreFuture<'a, ()> {
+        Box::pin(inbound::defer_inbound(&*self.db, event_id, until))
+    }
+
+    fn claim_deliveries<'a>(&'a self, claim: Claim<'a>) -> StoreFuture<'a, Vec<DueDelivery>> {
+        Box::pin(outbox::claim_deliveries(&*self.db, claim))
+    }
+
+    fn finish_attempt(&self, record: AttemptRecord) -> StoreFuture<'_, ()> {
+        Box::pin(self.writer.finish(record))
+    }
+
+    fn release_claims<'a>(&'a self, worker: Option<&'a str>) -> StoreFuture<'a, ()> {
+        Box::pin(outbox::release_claims(&*self.db, worker))
+    }
+
+    fn deliveries<'a>(&'a self, service_id: &'a str, limit: i64) -> StoreFuture<'a, Vec<DeliveryRecord>> {
+        Box::pin(outbox::deliveries(&*self.db, service_id, limit))
+    }
+
+    fn delivery<'a>(&'a self, service_id: &'a str, id: &'a str) -> StoreFuture<'a, Option<DeliveryRecord>> {
+        Box::pin(outbox::delivery(&*self.db, service_id, id))
+    }
+
+    fn redeliver<'a>(&'a self, service_id: &'a str, id: &'a str, now: Millis) -> StoreFuture<'a, bool> {
+        Box::pin(outbox::redeliver(&*self.db, service_id, id, now))
+    }
+
+    fn subscription_secret<'a>(&'a self, service_id: &'a str) -> StoreFuture<'a, Option<String>> {
+        Box::pin(services::subscription_secret(&*self.db, service_id))
+    }
+
+    fn subscription_state<'a>(&'a self, service_id: &'a str) -> StoreFuture<'a, Option<SubscriptionState>> {
+        Box::pin(services::subscription_state(&*self.db, service_id))
+    }
+
+    fn inbound_events(&self, limit: i64) -> StoreFuture<'_, Vec<InboundEvent>> {
+        Box::pin(inbound::inbound_events(&*self.db, limit))
+    }
+
+    fn queue_depth(&self) -> StoreFuture<'_, i64> {
+        Box::pin(outbox::queue_depth(&*self.db))
+    }
+}
+
+pub(crate) use inbound::record_batch;
+pub(crate) use outbox::finish_batch;
