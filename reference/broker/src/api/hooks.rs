@@ -1,7 +1,7 @@
 //! `POST /hooks/{kind}/{token}`: container registry push webhooks in.
 //!
 //! Unknown kind or token: 404, nothing stored. Unauthentic: 401, nothing
-//! stored. Authentic: every event stored durably (accepted, or ignored with
+//! stored. Authentic but not the kind's format: 400, nothing stored. Authentic: every event stored durably (accepted, or ignored with
 //! a reason), then 202 — matching and delivery run asynchronously.
 
 use std::time::Instant;
@@ -68,6 +68,11 @@ async fn receive_hook(
             state.metrics.hook_rejected(kind, "unauthorized");
             tracing::warn!(kind, registry = %source.registry, %reason, "inbound hook rejected");
             return Err(ApiError::new(ErrorCode::InvalidSignature, reason));
+        }
+        Err(Rejection::Malformed(reason)) => {
+            state.metrics.hook_rejected(kind, "malformed");
+            tracing::warn!(kind, registry = %source.registry, %reason, "inbound hook body refused");
+            return Err(ApiError::new(ErrorCode::InvalidRequest, reason));
         }
     };
     let recorded = state.store.record_inbound(events).await?;

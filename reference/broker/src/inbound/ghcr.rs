@@ -20,7 +20,12 @@
 //!   description (`registry_package` has the same object under that name).
 //! - `ping` is sent when a hook is created; any 2xx answer is a success.
 //!
-//! The image is `ghcr.io/<namespace>/<name>`, lowercase (GHCR names are).
+//! The image is the `package_version.package_url` without its host and tag
+//! (`ghcr.io/<owner>/<name>:<tag>`, the tag possibly empty), else
+//! `<owner.login>/<name>`, lowercase (GHCR names are), on the hook's
+//! registry. `namespace` is not used: GitHub's own example puts
+//! `<owner>/<source repository>` there. The package type is checked in
+//! `package_type` and `ecosystem` alike, since the examples disagree.
 
 use axum::http::HeaderMap;
 use serde::Deserialize;
@@ -69,8 +74,6 @@ struct PackageEnvelope {
 struct Package {
     name: String,
     #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
     owner: Option<Owner>,
     #[serde(default)]
     package_type: Option<String>,
@@ -90,7 +93,23 @@ struct PackageVersion {
     #[serde(default)]
     version: Option<String>,
     #[serde(default)]
+    package_url: Option<String>,
+    #[serde(default)]
     container_metadata: Option<ContainerMetadata>,
+}
+
+/// `ghcr.io/owner/name:tag` → `owner/name`; `None` when it has no path.
+fn path_of_package_url(url: &str) -> Option<String> {
+    let (host, rest) = url.split_once('/')?;
+    if !(host.contains('.') || host.contains(':')) {
+        return None;
+    }
+    let rest = rest.split_once('@').map_or(rest, |(name, _)| name);
+    let rest = match rest.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name,
+        _ => rest,
+    };
+    (!rest.is_empty()).then(|| rest.to_ascii_lowercase())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,21 +220,28 @@ impl Adapter for Ghcr {
         let (action, package) = match payload.event {
             Event::Ping => return vec![ignored("ping: the hook is set up".into())],
             Event::Other(name) => return vec![ignored(format!("event {name:?} is not a package event"))],
-            Event::Package { action, package } => (action, package),
+            Event::Package { action, package } => (action, *package),
         };
-        let package_type = package
-            .package_type
-            .as_deref()
-            .or(package.ecosystem.as_deref())
-            .unwrap_or_default();
-        if !(package_type.eq_ignore_ascii_case("container") || package_type.eq_ignore_ascii_case("docker")) {
+        let is_container = |t: &Option<String>| {
+            t.as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("container") || t.eq_ignore_ascii_case("docker"))
+        };
+        if !(is_container(&package.package_type) || is_container(&package.ecosystem)) {
             return vec![ignored(format!(
-                "package type {package_type:?} is not a container image"
+                "package type {:?} is not a container image",
+                package.package_type.unwrap_or_default()
             ))];
         }
-        let namespace = package.namespace.or(package.owner.map(|o| o.login));
-        let repository = namespace.map(|ns| format!("{ns}/{}", package.name).to_ascii_lowercase());
         let version = package.package_version.unwrap_or_default();
+        let repository = version
+            .package_url
+            .as_deref()
+            .and_then(path_of_package_url)
+            .or_else(|| {
+                package
+                    .owner
+                    .map(|o| format!("{}/{}", o.login, package.name).to_ascii_lowercase())
+            });
         let metadata = version.container_metadata.unwrap_or_default();
         let tag = metadata.tag.unwrap_or_default();
         let manifest = metadata.manifest.unwrap_or_default();
@@ -242,5 +268,26 @@ impl Adapter for Ghcr {
         }
         .normalize(source);
         vec![event]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_of_package_url;
+
+    #[test]
+    fn package_urls() {
+        let cases = [
+            ("ghcr.io/Codertocat/hello-world:", Some("codertocat/hello-world")),
+            ("ghcr.io/my-org/app:1.4.2", Some("my-org/app")),
+            ("ghcr.io/my-org/team/app:1.4.2", Some("my-org/team/app")),
+            ("ghcr.io/my-org/app@sha256:00", Some("my-org/app")),
+            ("localhost:5000/app", Some("app")),
+            ("my-org/app:1.4.2", None),
+            ("ghcr.io/", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(path_of_package_url(url).as_deref(), expected, "{url}");
+        }
     }
 }

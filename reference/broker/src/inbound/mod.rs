@@ -27,6 +27,10 @@ pub enum Rejection {
     /// The registry's own authentication (signature, header) failed: 401.
     #[error("{0}")]
     Unauthorized(String),
+    /// The request is authentic (or the kind cannot tell) but its body is
+    /// not the kind's format: 400, nothing stored.
+    #[error("{0}")]
+    Malformed(String),
 }
 
 /// What the operator configured on top of the path tokens.
@@ -76,8 +80,8 @@ pub trait Adapter: Send + Sync {
     fn kind(&self) -> RegistryKind;
 
     /// Parses the request. `Err` is the reason a body is not this kind's
-    /// payload; an authentic request with such a body is recorded as
-    /// ignored and still acknowledged.
+    /// payload; an authentic request with such a body is refused with 400
+    /// and nothing is stored.
     fn parse(&self, headers: &HeaderMap, body: &[u8]) -> Result<Self::Payload, String>;
 
     /// Authenticates the request on top of the path token, which the caller
@@ -132,20 +136,13 @@ impl<A: Adapter> Receive for A {
     ) -> Result<Vec<NewInboundEvent>, Rejection> {
         let parsed = self.parse(headers, body);
         self.authenticate(auth, source, headers, body, parsed.as_ref().ok())?;
-        Ok(match parsed {
-            Ok(payload) => self.normalize(source, payload),
-            Err(reason) => vec![NewInboundEvent {
-                kind: source.kind.clone(),
-                registry: source.registry.clone(),
-                source_event_id: None,
-                repository: None,
-                tag: None,
-                digest: None,
-                media_type: None,
-                is_index: false,
-                disposition: Disposition::Ignored(format!("malformed: {reason}")),
-            }],
-        })
+        match parsed {
+            Ok(payload) => Ok(self.normalize(source, payload)),
+            Err(reason) => Err(Rejection::Malformed(format!(
+                "the body is not a {} webhook: {reason}",
+                source.kind
+            ))),
+        }
     }
 }
 

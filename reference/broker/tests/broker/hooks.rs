@@ -122,9 +122,16 @@ async fn distribution_events_are_accepted_or_ignored_with_a_reason() {
         "{answer}"
     );
 
-    // A malformed body from an authentic sender is acknowledged and logged.
+    // A body that is not the kind's format is refused with the error body
+    // and stores nothing.
     let r = post(&broker, &url, MEDIA_TYPE_V1, "{\"not\": \"an envelope\"}".into()).await;
-    assert_eq!(r.status(), 202);
+    assert_eq!(r.status(), 400);
+    let error: Value = r.json().await.unwrap();
+    assert_eq!(error["code"], "invalid_request");
+    assert!(
+        error["detail"].as_str().unwrap().contains("not a distribution webhook"),
+        "{error}"
+    );
 
     // The event log shows all of it to the admin.
     let log: Value = broker
@@ -137,9 +144,8 @@ async fn distribution_events_are_accepted_or_ignored_with_a_reason() {
         .json()
         .await
         .unwrap();
-    assert_eq!(log.as_array().unwrap().len(), 8);
-    assert_eq!(log[0]["status"], "ignored");
-    assert!(log[0]["reason"].as_str().unwrap().starts_with("malformed"), "{log}");
+    assert_eq!(log.as_array().unwrap().len(), 7);
+    assert!(log[0]["reason"].as_str().unwrap().starts_with("duplicate"), "{log}");
     assert_eq!(
         broker
             .client

@@ -5,6 +5,7 @@ mod support;
 
 mod api;
 mod delivery;
+mod fixtures;
 mod hooks;
 mod replicas;
 mod resolve;
