@@ -49,7 +49,7 @@ fn cd_against_a_conforming_endpoint_exits_0() {
         text.lines()
             .last()
             .unwrap()
-            .starts_with("cd: pass (16 checks: 16 pass,"),
+            .starts_with("cd: pass (17 checks: 17 pass,"),
         "{text}"
     );
 }
@@ -239,11 +239,12 @@ fn cd_against_the_reference_deployer_exits_0() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     assert!(text.contains("PASS  CB-7   cd/delivery/idempotent\n"), "{text}");
+    assert!(text.contains("PASS  CB-8   cd/delivery/downgrade\n"), "{text}");
     assert!(
         text.lines()
             .last()
             .unwrap()
-            .starts_with("cd: pass (16 checks: 16 pass,"),
+            .starts_with("cd: pass (17 checks: 17 pass,"),
         "every check passes: {text}"
     );
 }

@@ -58,6 +58,12 @@ const IDEMPOTENT: Check = Check {
     level: Level::Must,
     description: "the duplicate changes nothing the endpoint's status (--status-url) shows",
 };
+const DOWNGRADE: Check = Check {
+    name: "cd/delivery/downgrade",
+    requirement: "CB-8",
+    level: Level::Must,
+    description: "an authentic callback of a tag older than the one applied changes nothing the endpoint's status (--status-url) shows",
+};
 const BAD_SIGNATURE: Check = Check {
     name: "cd/signature/bad",
     requirement: "CB-5",
@@ -137,6 +143,7 @@ pub(crate) const CHECKS: &[&Check] = &[
     &VALID,
     &DUPLICATE,
     &IDEMPOTENT,
+    &DOWNGRADE,
     &BAD_SIGNATURE,
     &MISSING_SIGNATURE,
     &BODY_ONLY,
@@ -196,9 +203,14 @@ impl CdTarget {
     /// A new, signed-ready event with a fresh id and the current time as
     /// the tag's time.
     fn event(&self) -> (String, Vec<u8>) {
+        self.event_built(Utc::now())
+    }
+
+    /// An event like [`Self::event`] whose tag was built at `built`.
+    fn event_built(&self, built: chrono::DateTime<Utc>) -> (String, Vec<u8>) {
         let id = format!("conformance-{}", uuid::Uuid::new_v4().simple());
         let now = Utc::now();
-        let tag = Tag::new(self.api_version, self.stage, now).expect("now is within 2000-2099");
+        let tag = Tag::new(self.api_version, self.stage, built).expect("within 2000-2099");
         let digest = Digest::parse(&format!("sha256:{:x}", Sha256::digest(id.as_bytes()))).expect("a sha256 digest");
         let data = ImagePublished::new(self.service_id.clone(), self.image.clone(), tag, digest, None);
         let event = CloudEvent::new(id.clone(), "https://tagcast-conformance.invalid/", now, data);
@@ -376,6 +388,39 @@ pub(crate) async fn run(target: &CdTarget, suite: &mut Suite<'_>) -> String {
         },
     };
     suite.record(&IDEMPOTENT, IDEMPOTENT.name.to_owned(), idempotency);
+
+    // CB-8: a tag older than the one applied is not applied.
+    let downgrade = match &target.status_url {
+        None => Verdict::Skip("no --status-url to observe what the endpoint applied".into()),
+        Some(_) if !first_passed => Verdict::Skip("the valid callback was not accepted".into()),
+        Some(url) => match settled_status(&client, target, suite.config().timeout).await {
+            Err(e) => Verdict::Error(format!("cannot read the status at {url}: {e}")),
+            Ok(before) => {
+                let (id, body) = target.event_built(Utc::now() - chrono::Duration::days(1));
+                let older = Callback::new(target, id, body);
+                let request = older.request();
+                match request.send(&client).await {
+                    Err(e) => Verdict::fail(
+                        format!("no answer: {e}"),
+                        Evidence::new(request.describe(), "an answer", "no HTTP answer"),
+                    ),
+                    Ok(_) => match settled_status(&client, target, suite.config().timeout).await {
+                        Err(e) => Verdict::Error(format!("cannot read the status at {url}: {e}")),
+                        Ok(after) if after == before => Verdict::pass(),
+                        Ok(after) => Verdict::fail(
+                            "a tag older than the applied one was applied: a downgrade",
+                            Evidence::new(
+                                format!("{}\n(a tag built a day before the applied one)", request.describe()),
+                                format!("status unchanged: {before}"),
+                                format!("status now: {after}"),
+                            ),
+                        ),
+                    },
+                }
+            }
+        },
+    };
+    suite.record(&DOWNGRADE, DOWNGRADE.name.to_owned(), downgrade);
 
     // Forged and replayed signatures.
     suite

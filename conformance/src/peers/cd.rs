@@ -47,6 +47,8 @@ pub enum Flaw {
     RejectsValid,
     /// Reads `webhook-timestamp` as a decimal number, fractions included.
     LenientTimestamp,
+    /// Applies a tag older than the one it runs (CB-8).
+    AppliesDowngrades,
 }
 
 #[derive(Clone)]
@@ -55,6 +57,8 @@ struct Peer {
     secret: Secret,
     seen: Arc<Mutex<HashSet<String>>>,
     applied: Arc<Mutex<u64>>,
+    /// The tag it runs: only a newer one is applied (CB-8).
+    current: Arc<Mutex<Option<tagcast_spec::Tag>>>,
 }
 
 /// Starts the endpoint; `POST /`, `OPTIONS /`, status at `GET /status`.
@@ -64,6 +68,7 @@ pub async fn start(flaw: Flaw) -> SocketAddr {
         secret: Secret::parse(SECRET).expect("a valid secret"),
         seen: Arc::default(),
         applied: Arc::default(),
+        current: Arc::default(),
     };
     let limit = if flaw == Flaw::AcceptsHugeBodies {
         64 << 20
@@ -150,7 +155,8 @@ async fn callback(State(peer): State<Peer>, headers: HeaderMap, body: Bytes) -> 
         }
         Err(_) => return StatusCode::BAD_REQUEST.into_response(),
     };
-    if peer.flaw != Flaw::SkipsSchema && serde_json::from_value::<CloudEvent<ImagePublished>>(json).is_err() {
+    let event = serde_json::from_value::<CloudEvent<ImagePublished>>(json).ok();
+    if peer.flaw != Flaw::SkipsSchema && event.is_none() {
         return StatusCode::BAD_REQUEST.into_response();
     }
     if peer.flaw == Flaw::RejectsValid {
@@ -161,7 +167,22 @@ async fn callback(State(peer): State<Peer>, headers: HeaderMap, body: Bytes) -> 
     if !fresh && peer.flaw == Flaw::RejectsDuplicates {
         return StatusCode::CONFLICT.into_response();
     }
-    if fresh || peer.flaw == Flaw::ReappliesDuplicates {
+    let newer = {
+        let mut current = peer.current.lock().unwrap();
+        let tag = event.as_ref().map(|e| e.data.tag);
+        let newer = match (&*current, tag) {
+            (Some(running), Some(tag)) => tag.channel_cmp(running) == Some(std::cmp::Ordering::Greater),
+            _ => true,
+        };
+        if fresh && (newer || peer.flaw == Flaw::AppliesDowngrades) {
+            if let Some(tag) = tag {
+                *current = Some(tag);
+            }
+        }
+        newer
+    };
+    if (fresh && (newer || peer.flaw == Flaw::AppliesDowngrades)) || (!fresh && peer.flaw == Flaw::ReappliesDuplicates)
+    {
         // Applied asynchronously, as the contract asks: the answer does not
         // wait for the upgrade.
         let applied = peer.applied.clone();

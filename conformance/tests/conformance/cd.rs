@@ -210,3 +210,8 @@ async fn only_and_skip_select_checks_by_prefix() {
         "partial run (--only [\"cd/signature\"], --skip [\"cd/signature/stale\"]): it does not certify conformance\n"
     ));
 }
+
+#[tokio::test]
+async fn applying_a_downgrade_fails_downgrade() {
+    fails_only_against(Flaw::AppliesDowngrades, &["cd/delivery/downgrade"]).await;
+}
