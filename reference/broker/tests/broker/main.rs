@@ -5,6 +5,8 @@ mod support;
 
 mod api;
 mod delivery;
+mod durability;
+mod fairness;
 mod fixtures;
 mod hooks;
 mod replicas;

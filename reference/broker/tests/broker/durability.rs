@@ -1,0 +1,206 @@
+//! What the store guarantees when the database refuses or holds bad data:
+//! a hook whose transaction fails is never acknowledged (5xx, never 2xx),
+//! and a row that does not decode is an error naming it, never skipped.
+
+use std::sync::Arc;
+
+use sqlx::Connection as _;
+use tagcast_broker::store::{
+    Claim, Disposition, NewDelivery, NewInboundEvent, SqliteStore, Store, StoreError, new_id, now_ms,
+};
+use tagcast_spec::{Digest, Repository, Tag};
+
+use crate::support::broker::Broker;
+use crate::support::distribution::{MEDIA_TYPE_V1, envelope, manifest_push};
+use crate::support::receiver::Receiver;
+
+const REPO: &str = "registry.example.org:5000/team/app";
+const POISON: &str = "1.1.0-production-201108-000013";
+
+/// A SQLite file store and a second connection to the same file, for the
+/// test to change the database behind the store's back.
+async fn file_store(dir: &tempfile::TempDir) -> (Arc<dyn Store>, sqlx::SqliteConnection) {
+    let url = format!("sqlite://{}", dir.path().join("broker.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let side = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    (Arc::new(store), side)
+}
+
+async fn exec(conn: &mut sqlx::SqliteConnection, sql: &str) {
+    sqlx::query(sql).execute(&mut *conn).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hook_whose_transaction_fails_is_answered_5xx_and_the_others_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut side) = file_store(&dir).await;
+    let broker = Broker::start(store.clone(), |c| c.verify_digests = false).await;
+    let receiver = Receiver::start(&[]).await;
+    let created = broker.subscribe("svc", &[REPO], "production", &receiver.url).await;
+    let hook = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
+    // The injected failure: the database refuses to record one tag.
+    exec(
+        &mut side,
+        &format!(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON inbound_events WHEN NEW.tag = '{POISON}' \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        ),
+    )
+    .await;
+
+    // Hooks sent together, so that they share groups with the poisoned one.
+    let mut sent = tokio::task::JoinSet::new();
+    for n in 1..=24u8 {
+        let tag = format!("1.1.0-production-201108-0000{n:02}");
+        let body = envelope(vec![manifest_push(&format!("ev-{n}"), "team/app", Some(&tag), n)]);
+        let (client, hook) = (broker.client.clone(), hook.clone());
+        sent.spawn(async move {
+            let status = client
+                .post(&hook)
+                .header("content-type", MEDIA_TYPE_V1)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            (tag, status)
+        });
+    }
+    let mut acknowledged = Vec::new();
+    while let Some(result) = sent.join_next().await {
+        let (tag, status) = result.unwrap();
+        if tag == POISON {
+            assert!(status.is_server_error(), "the failed hook answered {status}");
+        } else {
+            assert_eq!(status, 202, "{tag}");
+            acknowledged.push(tag);
+        }
+    }
+    assert_eq!(acknowledged.len(), 23);
+
+    // Every acknowledged hook is in the event log; the refused one is not.
+    let log = store.inbound_events(100).await.unwrap();
+    let mut logged: Vec<_> = log.iter().filter_map(|e| e.tag.clone()).collect();
+    logged.sort();
+    acknowledged.sort();
+    assert_eq!(logged, acknowledged);
+
+    // Once the database accepts it again, the registry's retry is recorded.
+    exec(&mut side, "DROP TRIGGER refuse_poison").await;
+    let body = envelope(vec![manifest_push("ev-13", "team/app", Some(POISON), 13)]);
+    let retried = broker
+        .client
+        .post(&hook)
+        .header("content-type", MEDIA_TYPE_V1)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 202);
+    broker.stop().await;
+}
+
+fn pushed(tag: &str) -> NewInboundEvent {
+    NewInboundEvent {
+        kind: "distribution".into(),
+        registry: "registry.example.org:5000".into(),
+        source_event_id: None,
+        repository: Some(REPO.into()),
+        tag: Some(tag.into()),
+        digest: Some(crate::support::distribution::digest(1)),
+        media_type: Some("application/vnd.oci.image.manifest.v1+json".into()),
+        is_index: false,
+        disposition: Disposition::Accepted,
+    }
+}
+
+fn corrupt(err: StoreError) -> (&'static str, String, String, String) {
+    match err {
+        StoreError::Corrupt {
+            table,
+            row,
+            column,
+            error,
+        } => (table, row, column, error),
+        other => panic!("expected a corrupt row, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_row_that_does_not_decode_is_an_error_naming_table_row_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut side) = file_store(&dir).await;
+    let service = tagcast_broker::store::NewService {
+        id: "svc".into(),
+        document: r#"{"id":"svc"}"#.into(),
+        subscription: Some(tagcast_broker::store::NewSubscription {
+            stage: "production".into(),
+            api_requirement: "^1.1".into(),
+            callback_url: "https://cd.example.org/hook".into(),
+            secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
+            images: vec![REPO.into()],
+        }),
+    };
+    store.insert_service(service).await.unwrap();
+    let recorded = store
+        .record_inbound(vec![pushed("1.1.0-production-201108-195630")])
+        .await
+        .unwrap();
+    let event_id = recorded[0].0.clone();
+
+    // An accepted event whose tag was changed behind the broker's back.
+    exec(&mut side, "UPDATE inbound_events SET tag = 'latest'").await;
+    let now = now_ms();
+    let (table, row, column, error) = corrupt(store.claim_inbound(now, now + 60_000, 10).await.unwrap_err());
+    assert_eq!(
+        (table, row.as_str(), column.as_str()),
+        ("inbound_events", event_id.as_str(), "tag")
+    );
+    assert!(error.contains("latest"), "{error}");
+    exec(
+        &mut side,
+        "UPDATE inbound_events SET tag = '1.1.0-production-201108-195630'",
+    )
+    .await;
+
+    // A subscription whose stage is not one.
+    exec(&mut side, "UPDATE subscriptions SET stage = 'prod'").await;
+    let repository = Repository::parse(REPO).unwrap();
+    let (table, row, column, _) = corrupt(store.subscribers(&repository).await.unwrap_err());
+    assert_eq!(
+        (table, row.as_str(), column.as_str()),
+        ("subscriptions", "svc", "stage")
+    );
+    exec(&mut side, "UPDATE subscriptions SET stage = 'production'").await;
+
+    // A delivery whose digest is not one: claimed, then refused, not sent.
+    let id = new_id();
+    let delivery = NewDelivery {
+        id: id.clone(),
+        event_id: event_id.clone(),
+        service_id: "svc".into(),
+        repository,
+        tag: Tag::parse("1.1.0-production-201108-195630").unwrap(),
+        digest: Digest::parse(&crate::support::distribution::digest(1)).unwrap(),
+        payload: "{}".into(),
+    };
+    store
+        .complete_inbound(&event_id, vec![delivery], now, None)
+        .await
+        .unwrap();
+    exec(&mut side, "UPDATE deliveries SET digest = 'sha256:short'").await;
+    let claim = Claim {
+        worker: "w1",
+        now,
+        lease_until: now + 60_000,
+        limit: 10,
+        per_subscriber: 8,
+    };
+    let (table, row, column, _) = corrupt(store.claim_deliveries(claim).await.unwrap_err());
+    assert_eq!(
+        (table, row.as_str(), column.as_str()),
+        ("deliveries", id.as_str(), "digest")
+    );
+    // Nothing was skipped: the log still shows it pending.
+    assert_eq!(store.delivery("svc", &id).await.unwrap().unwrap().state, "pending");
+}
