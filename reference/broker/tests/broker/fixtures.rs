@@ -57,7 +57,7 @@ async fn hook(broker: &Broker, kind: &str, image: &str) -> Value {
     hook
 }
 
-async fn event_log(broker: &Broker) -> Vec<Value> {
+pub async fn event_log(broker: &Broker) -> Vec<Value> {
     broker
         .client
         .get(format!("{}/hooks/events?limit=1000", broker.url))
@@ -77,10 +77,39 @@ fn fill(template: &str, secret: &str, signed: &[u8]) -> String {
         .replace("{secret}", secret)
 }
 
+/// The `cases.json` of a kind.
+pub fn table(kind: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(fixtures().join(kind).join("cases.json")).unwrap()).unwrap()
+}
+
+/// Sends one case to the hook at `url` signed with `secret`, as the
+/// registry would; returns the answer's status and body.
+pub async fn send(broker: &Broker, kind: &str, url: &str, secret: &str, case: &Value) -> (u16, Value) {
+    let file = std::fs::read(fixtures().join(kind).join(case["body"].as_str().unwrap())).unwrap();
+    let body = if case["form"] == true {
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", std::str::from_utf8(&file).unwrap())
+            .finish()
+            .into_bytes()
+    } else {
+        file.clone()
+    };
+    let signed = if case["signed"] == "payload" { &file } else { &body };
+    let mut request = broker
+        .client
+        .post(url)
+        .header("content-type", case["contentType"].as_str().unwrap());
+    for (header, value) in case["headers"].as_object().unwrap() {
+        request = request.header(header, fill(value.as_str().unwrap(), secret, signed));
+    }
+    let response = request.body(body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 /// Plays the cases of one kind; returns how many were played.
 async fn play(kind: &str) -> usize {
-    let dir = fixtures().join(kind);
-    let table: Value = serde_json::from_slice(&std::fs::read(dir.join("cases.json")).unwrap()).unwrap();
+    let table = table(kind);
     assert_eq!(table["kind"], kind);
     let broker = Broker::start(sqlite().await, |_| {}).await;
     let hook = hook(&broker, kind, table["image"].as_str().unwrap()).await;
@@ -89,27 +118,8 @@ async fn play(kind: &str) -> usize {
     let cases = table["cases"].as_array().unwrap();
     for case in cases {
         let name = case["name"].as_str().unwrap();
-        let file = std::fs::read(dir.join(case["body"].as_str().unwrap())).unwrap();
-        let body = if case["form"] == true {
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("payload", std::str::from_utf8(&file).unwrap())
-                .finish()
-                .into_bytes()
-        } else {
-            file.clone()
-        };
-        let signed = if case["signed"] == "payload" { &file } else { &body };
-        let mut request = broker
-            .client
-            .post(url)
-            .header("content-type", case["contentType"].as_str().unwrap());
-        for (header, value) in case["headers"].as_object().unwrap() {
-            request = request.header(header, fill(value.as_str().unwrap(), secret, signed));
-        }
         let before = event_log(&broker).await.len();
-        let response = request.body(body).send().await.unwrap();
-        let status = response.status().as_u16();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, answer) = send(&broker, kind, url, secret, case).await;
         assert_eq!(status, case["status"], "{kind}: {name}: {answer}");
         let log = event_log(&broker).await;
         if status != 202 {

@@ -11,5 +11,6 @@ mod fixtures;
 mod hooks;
 mod replicas;
 mod resolve;
+mod signing_kinds;
 mod store;
 mod verify;
