@@ -339,6 +339,38 @@ pub struct Hook {
     /// token, never in a public read (API-8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<Secret>,
+    /// Whether the broker set this hook up in the registry on the
+    /// subscriber's behalf (API-18).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<ManagedHook>,
+}
+
+/// What the broker did about a hook in the registry (API-18).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(description = "Whether the broker set the hook up in the registry (spec/service-api.md API-18).")]
+pub struct ManagedHook {
+    /// The state.
+    pub state: ManagedState,
+    /// Why, for `manual` and `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The state of a hook the broker manages in the registry (API-18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedState {
+    /// Created by the broker.
+    Created,
+    /// A hook pointing at the same URL was already there; the broker uses it.
+    Existing,
+    /// Not managed by the broker (no manage credentials, or a registry
+    /// without a webhook API): configured by hand.
+    Manual,
+    /// Managing it failed; retried with backoff. `reason` says why.
+    Failed,
+    /// Not tried yet.
+    Pending,
 }
 
 /// Whether the broker delivers to a subscription (API-10).

@@ -14,6 +14,7 @@ pub mod api;
 pub mod config;
 pub mod delivery;
 pub mod inbound;
+pub mod manage;
 pub mod matching;
 pub mod metrics;
 pub mod registries;
@@ -57,6 +58,8 @@ pub struct Shared {
     pub shutting_down: watch::Sender<bool>,
     /// What inbound hooks must carry on top of their path token.
     pub hook_auth: inbound::HookAuth,
+    /// The hooks the broker manages in registries.
+    pub manager: manage::reconcile::Manager,
 }
 
 /// The state of the app.
@@ -117,6 +120,7 @@ pub async fn start(store: Arc<dyn Store>, config: Config) -> Result<Started, Bro
         wake_matcher: Notify::new(),
         shutting_down,
         hook_auth,
+        manager: manage::reconcile::Manager::new(),
     });
     Ok(Started {
         state,
@@ -214,6 +218,7 @@ pub async fn run(
     }
     let matcher = tokio::spawn(matching::run(state.clone(), state.shutting_down.subscribe()));
     let worker = tokio::spawn(delivery::run(state.clone(), state.shutting_down.subscribe()));
+    let manager = tokio::spawn(manage::reconcile::run(state.clone(), state.shutting_down.subscribe()));
     tracing::info!(
         listen = %listener.local_addr()?,
         public_url = %state.config.public_url,
@@ -231,6 +236,7 @@ pub async fn run(
     state.shutting_down.send_replace(true);
     let _ = matcher.await;
     let _ = worker.await;
+    let _ = manager.await;
     tracing::info!("tagcast broker stopped");
     served.map_err(BrokerError::Io)
 }

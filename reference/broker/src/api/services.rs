@@ -107,6 +107,8 @@ async fn create_service(
     let id = prepared.service.id.clone();
     state.store.insert_service(prepared.service.clone()).await?;
     let answer = answer(&state, &prepared).await?;
+    // After answer(): it creates the hook sources the manager hooks up.
+    state.manager.wake.notify_one();
     tracing::info!(service = %id, "service registered");
     let location = format!("{}{BASE_PATH}/services/{id}", state.config.public_url);
     let mut response = (StatusCode::CREATED, axum::Json(answer)).into_response();
@@ -141,6 +143,8 @@ async fn replace_service(
     let prepared = prepare(&state, value, existing_secret).await?;
     let created = state.store.replace_service(prepared.service.clone()).await?;
     let answer = answer(&state, &prepared).await?;
+    // After answer(): it creates the hook sources the manager hooks up.
+    state.manager.wake.notify_one();
     tracing::info!(service = %service_id, created, "service replaced");
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, axum::Json(answer)).into_response())
@@ -153,6 +157,7 @@ async fn delete_service(
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     if state.store.delete_service(&service_id).await? {
+        state.manager.wake.notify_one();
         tracing::info!(service = %service_id, "service deleted");
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
@@ -315,6 +320,12 @@ fn sources(subscription: &Value) -> Vec<(RegistryKind, String)> {
 /// public reads.
 async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Vec<Hook>, ApiError> {
     let api_url = subscription["registry"]["url"].as_str().filter(|_| write);
+    let images: Vec<String> = subscription["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.as_str().map(str::to_owned))
+        .collect();
     let mut out = Vec::new();
     for (kind, registry) in sources(subscription) {
         let signs = inbound::signs(kind);
@@ -331,6 +342,7 @@ async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Ve
                 None => continue,
             }
         };
+        let managed = crate::manage::reconcile::managed_status(state, kind, &registry, &images);
         out.push(Hook {
             kind,
             registry,
@@ -345,6 +357,7 @@ async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Ve
                 .as_deref()
                 .filter(|_| signs)
                 .and_then(|s| Secret::parse(s).ok()),
+            managed: Some(managed),
         });
     }
     Ok(out)

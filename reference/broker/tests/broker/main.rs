@@ -9,6 +9,7 @@ mod durability;
 mod fairness;
 mod fixtures;
 mod hooks;
+mod manage;
 mod replicas;
 mod resolve;
 mod signing_kinds;
