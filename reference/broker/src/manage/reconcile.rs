@@ -7,11 +7,12 @@
 //! Failures are retried with exponential backoff ([`BACKOFF`]) and shown in
 //! the subscription's `hooks[].managed`.
 //!
-//! The subscriptions are the durable state: after a restart every needed
-//! hook is ensured again (finding the existing one by its URL). A hook whose
-//! last subscription was deleted while the broker was down is not known to
-//! the new process and stays in the registry, where its events are ignored
-//! (no subscriber); deleting it by hand is safe.
+//! Durable state: the subscriptions say which hooks are needed, and the
+//! `managed_hooks` table which hooks the broker put in place. After a
+//! restart every needed hook is ensured again (finding the existing one by
+//! its URL) and every recorded hook no subscription needs any more — its
+//! last subscription deleted while the broker was down — is deleted.
+//! Backoff state is kept in memory: a restart retries at once.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -24,6 +25,7 @@ use tokio::sync::{Notify, watch};
 
 use super::{Api, Ensured, HookSpec, ManageError, Removed};
 use crate::AppState;
+use crate::store::ManagedHookRow;
 
 /// Delays after the 1st, 2nd, … failure of one hook; the last repeats.
 pub const BACKOFF: [Duration; 5] = [
@@ -130,6 +132,34 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         return;
     }
     let client = crate::verify::client();
+    match state.store.managed_hooks().await {
+        Ok(rows) => {
+            let mut entries = state.manager.entries.lock().expect("not poisoned");
+            for row in rows {
+                let Ok(kind) = row.kind.parse::<RegistryKind>() else {
+                    continue;
+                };
+                entries
+                    .entry(HookKey {
+                        registry: row.registry,
+                        scope: row.scope,
+                    })
+                    .or_insert(Entry {
+                        kind,
+                        path: row.path,
+                        url: row.url,
+                        status: ManagedHook {
+                            state: ManagedState::Existing,
+                            reason: None,
+                        },
+                        failures: 0,
+                        next: Instant::now(),
+                        wanted: true,
+                    });
+            }
+        }
+        Err(err) => tracing::error!(error = %err, "reading the managed hooks failed"),
+    }
     loop {
         if *shutdown.borrow() {
             break;
@@ -253,6 +283,16 @@ async fn round(state: &AppState, client: &reqwest::Client) -> crate::store::Stor
         if entry.wanted {
             let spec = spec(state, entry.kind, &key.registry, &entry.url).await?;
             let result = super::ensure(entry.kind, api, &key.scope, &entry.path, &spec).await;
+            if result.is_ok() {
+                let row = ManagedHookRow {
+                    registry: key.registry.clone(),
+                    scope: key.scope.clone(),
+                    kind: entry.kind.as_str().to_owned(),
+                    path: entry.path.clone(),
+                    url: entry.url.clone(),
+                };
+                state.store.put_managed_hook(&row).await?;
+            }
             record(
                 state,
                 &key,
@@ -265,6 +305,7 @@ async fn round(state: &AppState, client: &reqwest::Client) -> crate::store::Stor
             let result = super::remove(entry.kind, api, &key.scope, &entry.path, &entry.url).await;
             match result {
                 Ok(removed) => {
+                    state.store.delete_managed_hook(&key.registry, &key.scope).await?;
                     tracing::info!(registry = %key.registry, scope = %key.scope, deleted = matches!(removed, Removed::Deleted), "registry hook no longer needed: removed");
                     state.manager.entries.lock().expect("not poisoned").remove(&key);
                 }

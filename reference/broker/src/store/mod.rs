@@ -563,6 +563,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deliveries waiting (`pending`) plus accepted events not yet matched.
     fn queue_depth(&self) -> StoreFuture<'_, i64>;
+
+    /// The hooks the broker manages in registries (API-18).
+    fn managed_hooks(&self) -> StoreFuture<'_, Vec<ManagedHookRow>>;
+
+    /// Records a hook the broker created or adopted.
+    fn put_managed_hook<'a>(&'a self, hook: &'a ManagedHookRow) -> StoreFuture<'a, ()>;
+
+    /// Forgets a hook the broker deleted.
+    fn delete_managed_hook<'a>(&'a self, registry: &'a str, scope: &'a str) -> StoreFuture<'a, ()>;
+}
+
+/// A hook the broker manages in a registry (API-18): one per registry scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedHookRow {
+    /// The registry host.
+    pub registry: String,
+    /// The scope (Harbor project, Quay repository, GitHub or Gitea owner).
+    pub scope: String,
+    /// The registry kind.
+    pub kind: String,
+    /// An image path in the scope.
+    pub path: String,
+    /// The hook URL it points at.
+    pub url: String,
 }
 
 /// How many deliveries of one subscriber may be in flight at once, unless configured.

@@ -61,6 +61,11 @@ impl SqlStore<Postgres> {
                 "fair claims",
                 include_str!("../../migrations/postgres/0004_fair_claims.sql"),
             ),
+            (
+                5,
+                "managed hooks",
+                include_str!("../../migrations/postgres/0005_managed_hooks.sql"),
+            ),
         ])
         .run(&writer)
         .await?;

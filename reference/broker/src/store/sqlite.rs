@@ -70,6 +70,11 @@ impl SqlStore<Sqlite> {
                 "fair claims",
                 include_str!("../../migrations/sqlite/0004_fair_claims.sql"),
             ),
+            (
+                5,
+                "managed hooks",
+                include_str!("../../migrations/sqlite/0005_managed_hooks.sql"),
+            ),
         ])
         .run(&writer)
         .await?;

@@ -697,3 +697,115 @@ async fn hooks_without_manage_credentials_are_manual() {
     assert_eq!(answer["subscription"]["hooks"][0]["managed"]["state"], "manual");
     broker.stop().await;
 }
+
+/// A hook whose last subscription was deleted while the broker was down is
+/// deleted by the next broker, which finds it in the store.
+#[tokio::test]
+async fn a_hook_orphaned_while_the_broker_was_down_is_deleted_after_the_restart() {
+    let harbor = MockServer::start().await;
+    let policies = "/api/v2.0/projects/proj/webhook/policies";
+    Mock::given(method("GET"))
+        .and(path(policies))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .up_to_n_times(1)
+        .mount(&harbor)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(policies))
+        .respond_with(ResponseTemplate::new(201).insert_header("location", format!("{policies}/4")))
+        .expect(1)
+        .mount(&harbor)
+        .await;
+    let api = harbor.uri();
+    let config = move |c: &mut tagcast_broker::Config| {
+        c.registries = vec![Registry {
+            host: "harbor.example.org".into(),
+            kind: RegistryKind::Harbor,
+            api: Some(api.clone()),
+            verify_required: false,
+            pull: None,
+            manage: Some(basic()),
+        }];
+    };
+    let store = sqlite().await;
+    let broker = Broker::start(store.clone(), config.clone()).await;
+    let created: Value = broker
+        .client
+        .post(broker.api("/services"))
+        .bearer_auth(TOKEN)
+        .json(&json!({
+            "id": "svc",
+            "name": "WES",
+            "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
+            "organization": {"name": "Example", "url": "https://example.org"},
+            "version": "1.0.0",
+            "url": "https://wes.example.org/ga4gh/wes/v1",
+            "subscription": {"images": ["harbor.example.org/proj/app"], "stage": "production",
+                             "callbackUrl": "https://cd.example.org/hook", "registry": {"kind": "harbor"}}
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hook_url = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
+    for _ in 0..100 {
+        if !store.managed_hooks().await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.managed_hooks().await.unwrap().len(), 1, "the hook is recorded");
+    broker.stop().await;
+
+    // Deleted while no broker runs.
+    assert!(store.delete_service("svc").await.unwrap());
+    Mock::given(method("GET"))
+        .and(path(policies))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 4, "name": "tagcast-x", "targets": [{"type": "http", "address": hook_url}]}
+        ])))
+        .mount(&harbor)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("{policies}/4")))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&harbor)
+        .await;
+    let broker = Broker::start(store.clone(), config).await;
+    for _ in 0..100 {
+        if store.managed_hooks().await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(store.managed_hooks().await.unwrap().is_empty(), "deleted and forgotten");
+    broker.stop().await;
+}
+
+/// The `managed_hooks` table on both databases: put, replace, list, delete.
+async fn managed_hooks_round_trip(store: std::sync::Arc<dyn tagcast_broker::store::Store>) {
+    use tagcast_broker::store::ManagedHookRow;
+    let row = |scope: &str, url: &str| ManagedHookRow {
+        registry: "harbor.example.org".into(),
+        scope: scope.into(),
+        kind: "harbor".into(),
+        path: format!("{scope}/app"),
+        url: url.into(),
+    };
+    assert!(store.managed_hooks().await.unwrap().is_empty());
+    store.put_managed_hook(&row("b", "https://x/1")).await.unwrap();
+    store.put_managed_hook(&row("a", "https://x/1")).await.unwrap();
+    store.put_managed_hook(&row("b", "https://x/2")).await.unwrap();
+    assert_eq!(
+        store.managed_hooks().await.unwrap(),
+        vec![row("a", "https://x/1"), row("b", "https://x/2")],
+        "one row per scope, the last write wins, ordered"
+    );
+    store.delete_managed_hook("harbor.example.org", "a").await.unwrap();
+    assert_eq!(store.managed_hooks().await.unwrap(), vec![row("b", "https://x/2")]);
+}
+
+crate::store_cases!(managed_hooks_round_trip);

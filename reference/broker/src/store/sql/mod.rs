@@ -8,6 +8,7 @@
 //! - `outbox.rs`: deliveries, their claims and attempts.
 
 mod inbound;
+mod managed;
 mod outbox;
 mod services;
 
@@ -17,8 +18,9 @@ use std::sync::Arc;
 use super::backend::Backend;
 use super::group::{self, Writer};
 use super::{
-    AcceptedEvent, AttemptRecord, Claim, DeliveryRecord, Disposition, DueDelivery, HookSource, InboundEvent, Matched,
-    Millis, NewDelivery, NewInboundEvent, NewService, Store, StoreFuture, StoredService, Subscriber, SubscriptionState,
+    AcceptedEvent, AttemptRecord, Claim, DeliveryRecord, Disposition, DueDelivery, HookSource, InboundEvent,
+    ManagedHookRow, Matched, Millis, NewDelivery, NewInboundEvent, NewService, Store, StoreFuture, StoredService,
+    Subscriber, SubscriptionState,
 };
 use tagcast_spec::Repository;
 
@@ -209,6 +211,18 @@ impl<B: Backend> Store for SqlStore<B> {
 
     fn queue_depth(&self) -> StoreFuture<'_, i64> {
         Box::pin(outbox::queue_depth(&*self.db))
+    }
+
+    fn managed_hooks(&self) -> StoreFuture<'_, Vec<ManagedHookRow>> {
+        Box::pin(managed::managed_hooks(&*self.db))
+    }
+
+    fn put_managed_hook<'a>(&'a self, hook: &'a ManagedHookRow) -> StoreFuture<'a, ()> {
+        Box::pin(managed::put_managed_hook(&*self.db, hook))
+    }
+
+    fn delete_managed_hook<'a>(&'a self, registry: &'a str, scope: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(managed::delete_managed_hook(&*self.db, registry, scope))
     }
 }
 
