@@ -203,16 +203,35 @@ impl Broker {
     /// Starts the binary with `args` after the listen, URL and test flags;
     /// waits until `/readyz` answers.
     fn start(database_url: &str, extra: &[&str]) -> Self {
-        Self::start_on(free_port(), database_url, extra)
+        Self::start_logging(None, database_url, extra, None)
     }
 
+    /// Like [`Broker::start`] on `port` (a restart where a broker was).
     fn start_on(port: u16, database_url: &str, extra: &[&str]) -> Self {
-        Self::start_logging(port, database_url, extra, None)
+        Self::start_logging(Some(port), database_url, extra, None)
     }
 
-    /// Like [`Broker::start_on`], with standard error (the logs) in `log`
-    /// and `TAGCAST_LOG=debug`.
-    fn start_logging(port: u16, database_url: &str, extra: &[&str], log: Option<&Path>) -> Self {
+    /// The port this broker listens on.
+    fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// Like [`Broker::start`], on `port` or else a free one, with standard
+    /// error (the logs) in `log` and `TAGCAST_LOG=debug`. A free port is
+    /// found by binding and releasing (the broker takes no listener), so a
+    /// parallel test may take it first: the broker then exits at once and
+    /// this tries again, on a new port unless `port` was given.
+    fn start_logging(port: Option<u16>, database_url: &str, extra: &[&str], log: Option<&Path>) -> Self {
+        for _ in 0..5 {
+            if let Some(broker) = Self::launch(port.unwrap_or_else(free_port), database_url, extra, log) {
+                return broker;
+            }
+        }
+        panic!("the broker exited five times before becoming ready (port taken?)");
+    }
+
+    /// One start; `None` when the child exited before it was ready.
+    fn launch(port: u16, database_url: &str, extra: &[&str], log: Option<&Path>) -> Option<Self> {
         let stderr = match log {
             Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
             None => Stdio::null(),
@@ -230,6 +249,8 @@ impl Broker {
                 database_url,
             ])
             .args(["--allow-private-callbacks", "--poll-interval", "50ms"])
+            // Tests never resolve external names (the events name REGISTRY).
+            .args(["--verify-digests", "false"])
             .args(extra)
             .env_remove("TAGCAST_ADMIN_TOKEN")
             .env("TAGCAST_LOG", if log.is_some() { "debug" } else { "info" })
@@ -238,13 +259,17 @@ impl Broker {
             .stderr(stderr)
             .spawn()
             .expect("tagcast broker starts");
-        let broker = Broker { child, url };
+        let mut broker = Broker { child, url };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
+            if broker.child.try_wait().unwrap().is_some() {
+                return None;
+            }
             if TcpStream::connect(("127.0.0.1", port)).is_ok()
                 && request("GET", &broker.at("/readyz"), &[], "").status == 200
             {
-                return broker;
+                // Ready, and still running: the answer was this child's.
+                return broker.child.try_wait().unwrap().is_none().then_some(broker);
             }
             assert!(Instant::now() < deadline, "the broker did not become ready");
             std::thread::sleep(Duration::from_millis(50));
@@ -559,13 +584,13 @@ fn a_failing_receiver_gets_the_event_on_the_third_attempt() {
 fn a_sigkilled_broker_delivers_every_acknowledged_event_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("broker.db").display());
-    let port = free_port();
     let args = ["--admin-token", TOKEN, "--delivery-timeout", "60s"];
     let receiver = Receiver::start(&[]);
     // The endpoint hangs: every callback is in flight, none completes.
     receiver.hang.store(true, Ordering::SeqCst);
 
-    let mut broker = Broker::start_on(port, &database, &args);
+    let mut broker = Broker::start(&database, &args);
+    let port = broker.port();
     let images: Vec<String> = (0..5).map(|i| format!("{REGISTRY}/team/app{i}")).collect();
     let (hook, _) = broker.subscribe(TOKEN, "wes", &images, "production", &receiver.url);
     for i in 0..5u8 {
@@ -611,11 +636,11 @@ fn a_sigkilled_broker_delivers_every_acknowledged_event_after_restart() {
 fn sigterm_finishes_the_callback_in_flight_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("broker.db").display());
-    let port = free_port();
     let args = ["--admin-token", TOKEN];
     let receiver = Receiver::start(&[]);
     receiver.delay_ms.store(1500, Ordering::SeqCst);
-    let mut broker = Broker::start_on(port, &database, &args);
+    let mut broker = Broker::start(&database, &args);
+    let port = broker.port();
     let image = format!("{REGISTRY}/team/cwl-wes");
     let (hook, _) = broker.subscribe(TOKEN, "wes", std::slice::from_ref(&image), "production", &receiver.url);
     assert_eq!(
@@ -661,7 +686,7 @@ fn json_logs_never_show_a_secret() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("broker.log");
     let broker = Broker::start_logging(
-        free_port(),
+        None,
         "sqlite::memory:",
         &["--admin-token", TOKEN, "--log-format", "json"],
         Some(&log),
@@ -784,6 +809,7 @@ fn environment_wins_over_the_config_file() {
         .env("TAGCAST_DATABASE_URL", "sqlite::memory:")
         .env("TAGCAST_ADMIN_TOKEN", TOKEN)
         .env("TAGCAST_ALLOW_PRIVATE_CALLBACKS", "true")
+        .env("TAGCAST_VERIFY_DIGESTS", "false")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -81,10 +81,9 @@ fn cd_against_each_broken_endpoint_exits_1_naming_the_failed_check() {
 
 #[test]
 fn cd_against_an_unreachable_url_exits_2() {
-    let addr = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
+    // Port 1 is privileged and never handed out for port 0, so nothing a
+    // parallel test binds can be listening there: the connection is refused.
+    let addr: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
     let out = conformance_cd(addr, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(
@@ -264,46 +263,65 @@ impl Drop for Broker {
     }
 }
 
+/// The reference broker on a free port. The port is found by binding and
+/// releasing (the binary takes no listener), so a parallel test may take it
+/// first: then the child exits at once and another port is tried.
 fn broker() -> Broker {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let child = crate::support::tagcast()
-        .args([
-            "broker",
-            "--listen",
-            &listen,
-            "--database-url",
-            "sqlite::memory:",
-            "--admin-token",
-            "conformance-admin",
-            "--allow-private-callbacks",
-            "--retry-schedule",
-            "1s,1s,1s",
-            "--retry-jitter",
-            "0",
-            "--poll-interval",
-            "200ms",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("tagcast broker starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "tagcast broker did not start listening"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = crate::support::tagcast()
+            .args([
+                "broker",
+                "--listen",
+                &listen,
+                "--database-url",
+                "sqlite::memory:",
+                "--admin-token",
+                "conformance-admin",
+                "--allow-private-callbacks",
+                "--retry-schedule",
+                "1s,1s,1s",
+                "--retry-jitter",
+                "0",
+                "--poll-interval",
+                "200ms",
+                // Tests never resolve external names.
+                "--verify-digests",
+                "false",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tagcast broker starts");
+        let mut broker = Broker {
+            child,
+            url: format!("http://{listen}/ga4gh/registry/v1"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if broker.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if std::net::TcpStream::connect(&listen).is_ok() {
+                // Listening, and still running: the listener is this child's.
+                if broker.child.try_wait().unwrap().is_none() {
+                    return broker;
+                }
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tagcast broker did not start listening"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
-    Broker {
-        child,
-        url: format!("http://{listen}/ga4gh/registry/v1"),
-    }
+    panic!("tagcast broker exited five times before listening (port taken?)");
 }
 
 #[test]

@@ -330,11 +330,15 @@ impl Config {
         })
     }
 
-    /// The defaults, for tests: an in-memory database, private callbacks allowed.
+    /// The defaults, for tests: an in-memory database, private callbacks
+    /// allowed, and no digest re-checks, so that a test never resolves an
+    /// external registry's name (a test that wants re-checks turns them on
+    /// against a local registry).
     pub fn for_tests() -> Self {
         let mut config = Self::from_settings(Settings {
             database_url: Some("sqlite::memory:".into()),
             allow_private_callbacks: Some(true),
+            verify_digests: Some(false),
             poll_interval: Some("50ms".into()),
             ..Settings::default()
         })

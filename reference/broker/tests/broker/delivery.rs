@@ -238,12 +238,15 @@ async fn permanent_failures_dead_letters_and_gone() {
     assert_eq!(s.receiver.received().len(), 1);
     s.broker.stop().await;
 
-    // 503 on every attempt: 1 + 3 scheduled retries, then dead.
-    let s = setup(&[503, 503, 503, 503, 503], "production").await;
+    // While a delivery is pending, a manual redelivery is a conflict: the
+    // next attempt is an hour away, so it is pending whatever the timing.
+    let s = setup_with(&[503], "production", |c| {
+        c.retry_schedule = vec![Duration::from_secs(3600)]
+    })
+    .await;
     push(&s, "ev-1", "1.1.0-production-201108-195630", 1).await;
     let first = s.receiver.wait_for(1).await;
     let id = first[0].header("webhook-id").to_owned();
-    // While it is pending, a manual redelivery is a conflict.
     let r = s
         .broker
         .client
@@ -253,6 +256,12 @@ async fn permanent_failures_dead_letters_and_gone() {
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
+    assert_eq!(s.receiver.received().len(), 1, "the conflict sent nothing");
+    s.broker.stop().await;
+
+    // 503 on every attempt: 1 + 3 scheduled retries, then dead.
+    let s = setup(&[503, 503, 503, 503, 503], "production").await;
+    push(&s, "ev-1", "1.1.0-production-201108-195630", 1).await;
     s.receiver.wait_for(4).await;
     settle(&s.broker).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
