@@ -10,6 +10,7 @@ mod fairness;
 mod fixtures;
 mod hooks;
 mod manage;
+mod ordering;
 mod replicas;
 mod resolve;
 mod signing_kinds;

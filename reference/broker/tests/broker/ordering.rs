@@ -1,0 +1,186 @@
+//! Version order under retries (issue 12, item 2): a delivery of an older
+//! tag that is still retrying when a newer tag of the same image was
+//! delivered is dropped (`superseded`) on its next attempt and on a manual
+//! redelivery, also when two replicas share the work.
+//!
+//! The receiver fails the older tag and accepts the newer one, so whatever
+//! the timing of attempts, the only way the older tag reaches it after the
+//! newer one is a broker that sends a superseded delivery.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde_json::Value;
+
+use crate::support::broker::{Broker, TOKEN};
+use crate::support::distribution::{MEDIA_TYPE_V1, envelope, manifest_push};
+
+const REPO: &str = "registry.example.org:5000/team/app";
+const OLD: &str = "1.1.0-production-201101-000000";
+const NEW: &str = "1.1.0-production-201110-000000";
+
+/// Records the tag of each callback; answers 500 to `OLD`, 200 to the rest.
+#[derive(Clone, Default)]
+struct Receiver {
+    tags: Arc<Mutex<Vec<String>>>,
+    url: String,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let tags = Arc::new(Mutex::new(Vec::new()));
+        let app = Router::new().route("/callback", post(receive)).with_state(tags.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/callback", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { tags, url }
+    }
+
+    fn tags(&self) -> Vec<String> {
+        self.tags.lock().unwrap().clone()
+    }
+}
+
+async fn receive(State(tags): State<Arc<Mutex<Vec<String>>>>, body: Bytes) -> StatusCode {
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    let tag = event["data"]["tag"].as_str().unwrap().to_owned();
+    let code = if tag == OLD {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::OK
+    };
+    tags.lock().unwrap().push(tag);
+    code
+}
+
+async fn push(broker: &Broker, hook: &str, id: &str, tag: &str, n: u8) {
+    let r = broker
+        .client
+        .post(hook)
+        .header("content-type", MEDIA_TYPE_V1)
+        .body(envelope(vec![manifest_push(id, "team/app", Some(tag), n)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}
+
+/// The delivery log of `svc`, as the admin sees it.
+async fn deliveries(broker: &Broker) -> Vec<Value> {
+    broker
+        .client
+        .get(broker.api("/services/svc/deliveries"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+}
+
+/// Waits until the delivery of `tag` has `outcome` (or panics after 20 s).
+async fn wait_outcome(broker: &Broker, tag: &str, outcome: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        let all = deliveries(broker).await;
+        if let Some(d) = all.iter().find(|d| d["tag"] == tag) {
+            if d["outcome"] == outcome {
+                return d.clone();
+            }
+            last = d.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the delivery of {tag} never became {outcome}: it is {} after {} attempts",
+        last["outcome"],
+        last["attempts"].as_array().map_or(0, Vec::len)
+    );
+}
+
+/// A retry schedule long enough that the older delivery is still retrying
+/// when the newer one is delivered, however slow the machine.
+fn many_retries(config: &mut tagcast_broker::Config) {
+    config.retry_schedule = vec![Duration::from_millis(100); 300];
+    config.poll_interval = Duration::from_millis(20);
+}
+
+/// The scenario on `a` (which takes the hooks) and `b` (another replica or `a`).
+async fn older_retry_is_dropped(a: &Broker, b: &Broker) {
+    let receiver = Receiver::start().await;
+    let created = a.subscribe("svc", &[REPO], "production", &receiver.url).await;
+    let hook = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
+
+    push(a, &hook, "ev-old", OLD, 1).await;
+    // The older tag failed at least once and is waiting for its next attempt.
+    for _ in 0..400 {
+        if receiver.tags().contains(&OLD.to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(receiver.tags().contains(&OLD.to_owned()), "the older tag was attempted");
+    assert_eq!(wait_outcome(b, OLD, "pending").await["tag"], OLD);
+
+    let hook_b = hook.replace(&a.url, &b.url);
+    push(b, &hook_b, "ev-new", NEW, 2).await;
+    wait_outcome(a, NEW, "delivered").await;
+    // An attempt of the older tag may have been in flight at that moment;
+    // none may start after it.
+    let olds = |tags: &[String]| tags.iter().filter(|t| *t == OLD).count();
+    let at_delivery = olds(&receiver.tags());
+    let dropped = wait_outcome(b, OLD, "superseded").await;
+    let tags = receiver.tags();
+    assert_eq!(tags.iter().filter(|t| *t == NEW).count(), 1, "{tags:?}");
+    assert!(
+        olds(&tags) <= at_delivery + 1,
+        "the older tag was sent again after the newer one was delivered: {tags:?}"
+    );
+
+    // A manual redelivery of the older tag is accepted and dropped again.
+    let id = dropped["id"].as_str().unwrap();
+    let r = a
+        .client
+        .post(a.api(&format!("/services/svc/deliveries/{id}/redeliver")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let again = wait_outcome(b, OLD, "superseded").await;
+    assert_eq!(again["id"], id);
+    assert_eq!(
+        receiver.tags(),
+        tags,
+        "nothing was sent for the redelivery of a superseded tag"
+    );
+}
+
+#[tokio::test]
+async fn an_older_delivery_retrying_after_a_newer_one_was_delivered_is_dropped() {
+    let broker = Broker::start(crate::support::sqlite().await, many_retries).await;
+    older_retry_is_dropped(&broker, &broker).await;
+    broker.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs postgres"]
+async fn across_two_replicas_an_older_retrying_delivery_is_dropped() {
+    use tagcast_broker::store::{PostgresStore, Store};
+
+    use crate::support::{fresh_schema, schema_options};
+    let schema = fresh_schema().await;
+    let one: Arc<dyn Store> = Arc::new(PostgresStore::open_with(schema_options(&schema)).await.unwrap());
+    let two: Arc<dyn Store> = Arc::new(PostgresStore::open_with(schema_options(&schema)).await.unwrap());
+    let a = Broker::start(one, many_retries).await;
+    let b = Broker::start(two, many_retries).await;
+    older_retry_is_dropped(&a, &b).await;
+    a.stop().await;
+    b.stop().await;
+}
