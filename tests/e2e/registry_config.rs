@@ -318,3 +318,53 @@ async fn a_tag_without_digest_is_resolved_against_the_real_registry() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received().len(), 1, "the never-pushed tag delivers nothing");
 }
+
+/// `--registry` and `TAGCAST_REGISTRY` are checked before the broker
+/// starts: errors name the host and the rule, never a secret.
+#[test]
+fn bad_registry_configuration_stops_the_start_with_a_clear_error() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = tagcast();
+        command
+            // An unopenable database: a configuration the broker wrongly
+            // accepted would end there, not serve forever.
+            .args(["broker", "--database-url", "sqlite:///nonexistent-dir/broker.db"])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("TAGCAST_REGISTRY");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    let out = run(&["--registry", "host=registry.example.org"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("invalid registries.kind \"registry.example.org\": the kind of this host cannot be derived"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &[],
+        &[(
+            "TAGCAST_REGISTRY",
+            "host=docker.io,pull-username=bot,pull-password-env=TAGCAST_TEST_NOT_SET;host=ghcr.io",
+        )],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "invalid registries.pull \"docker.io\": password-env names TAGCAST_TEST_NOT_SET, which is not set or empty"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &["--registry", "host=docker.io,pull-token-env=HUB,pull-username=bot"],
+        &[("HUB", "hunter2-secret-value")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("expected username with"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));
+}
