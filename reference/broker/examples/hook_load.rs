@@ -10,6 +10,17 @@
 //!
 //! Arguments: broker URL, admin token, requests (default 2000), concurrency
 //! (default 8). Callbacks go to a local sink that answers 204.
+//!
+//! With a database URL in place of the broker URL (`sqlite://load.db`,
+//! `postgres://…`), the broker runs in this process on a loopback port (the
+//! admin token argument is then ignored), and the tool also prints how long
+//! the backlog took to deliver after the load stopped and the same server's
+//! `GET /healthz` rate at the same concurrency, the ceiling ingest is
+//! compared with:
+//!
+//! ```sh
+//! cargo run --release -p tagcast-broker --example hook_load -- sqlite:///tmp/load.db - 20000 8
+//! ```
 
 use std::time::{Duration, Instant};
 
@@ -18,21 +29,32 @@ use serde_json::json;
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let broker = args.get(1).cloned().unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let target = args.get(1).cloned().unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let token = args
         .get(2)
         .cloned()
-        .expect("usage: hook_load URL ADMIN_TOKEN [REQUESTS] [CONCURRENCY]");
+        .expect("usage: hook_load URL|DATABASE_URL ADMIN_TOKEN [REQUESTS] [CONCURRENCY]");
+    let (broker, token, state) = if target.starts_with("http") {
+        (target, token, None)
+    } else {
+        let (url, state) = in_process(&target).await;
+        (url, "load-admin-token-0123456789".to_owned(), Some(state))
+    };
     let requests: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(2000);
     let concurrency: usize = args.get(4).and_then(|n| n.parse().ok()).unwrap_or(8);
 
     // A callback sink.
     let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sink_url = format!("http://{}/", sink.local_addr().unwrap());
+    let callbacks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = callbacks.clone();
     tokio::spawn(async move {
         let app = axum::Router::new().route(
             "/",
-            axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }),
+            axum::routing::post(move || async move {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                axum::http::StatusCode::NO_CONTENT
+            }),
         );
         axum::serve(sink, app).await.unwrap();
     });
@@ -119,4 +141,61 @@ async fn main() {
         pct(0.99),
         all[all.len() - 1]
     );
+    let Some(state) = state else { return };
+    let delivered_during = callbacks.load(std::sync::atomic::Ordering::Relaxed);
+    let ingest = all.len() as f64 / total.as_secs_f64();
+    let drain = Instant::now();
+    while state.store.queue_depth().await.unwrap() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!(
+        "callbacks during the load: {delivered_during}; backlog delivered {:?} after the load stopped ({} callbacks in all)",
+        drain.elapsed(),
+        callbacks.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let health = format!("{broker}/healthz");
+    let per_worker = (requests * 4).div_ceil(concurrency);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, health) = (client.clone(), health.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per_worker {
+                let r = client.get(&health).send().await.unwrap();
+                assert!(r.status().is_success());
+                r.bytes().await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let ceiling = (per_worker * concurrency) as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "GET /healthz at concurrency {concurrency}: {ceiling:.0}/s; ingest is {:.1} % of it",
+        100.0 * ingest / ceiling
+    );
+}
+
+/// Starts a broker on `database_url` in this process, on a loopback port.
+async fn in_process(database_url: &str) -> (String, tagcast_broker::AppState) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = tagcast_broker::Config::from_settings(tagcast_broker::Settings {
+        database_url: Some(database_url.to_owned()),
+        allow_private_callbacks: Some(true),
+        verify_digests: Some(false),
+        ..tagcast_broker::Settings::default()
+    })
+    .expect("valid settings");
+    config.admin_token = Some("load-admin-token-0123456789".into());
+    config.listen = addr;
+    config.public_url = format!("http://{addr}");
+    let store = tagcast_broker::store::open(database_url)
+        .await
+        .expect("the database opens");
+    let started = tagcast_broker::start(store, config).await.expect("the broker starts");
+    let state = started.state.clone();
+    tokio::spawn(tagcast_broker::run(listener, started.state, std::future::pending()));
+    (format!("http://{addr}"), state)
 }
