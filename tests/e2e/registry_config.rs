@@ -368,3 +368,111 @@ fn bad_registry_configuration_stops_the_start_with_a_clear_error() {
     assert!(stderr(&out).contains("expected username with"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));
 }
+
+/// HMAC-SHA256 (RFC 2104) as Gitea signs: hex of HMAC(secret, body).
+fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(body).finalize();
+    hex(&Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize())
+}
+
+/// A Gitea `package` event carries the tag and no digest: through the hook,
+/// the broker resolves it against the registry `[[registries]]` names (the
+/// real docker-registry here) and delivers one callback with that digest;
+/// a tag never pushed delivers nothing.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs docker-registry (installed by .ci/install-parts)"]
+async fn a_gitea_tag_event_through_the_hook_delivers_the_digest_the_real_registry_resolves() {
+    let temp = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let work = temp.path().to_owned();
+    let registry = DockerRegistry::start(temp.path(), |addr| registry_config(&work, addr));
+    let digest = push(&http, registry.addr, "org/app", TAG, "hello\n").await;
+
+    let receiver = receiver().await;
+    let api = format!("http://{}", registry.addr);
+    let broker = broker(move |c| {
+        c.registries = vec![Registry {
+            host: "git.example.org".into(),
+            kind: RegistryKind::Gitea,
+            api: Some(api),
+            verify_required: true,
+            pull: None,
+            manage: None,
+        }];
+    })
+    .await;
+    let response = http
+        .post(format!("{}/ga4gh/registry/v1/services", broker.url))
+        .bearer_auth(ADMIN)
+        .json(&json!({
+            "id": "org.example.wes",
+            "name": "WES",
+            "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
+            "organization": {"name": "Example", "url": "https://example.org"},
+            "version": "1.0.0",
+            "url": "https://wes.example.org/ga4gh/wes/v1",
+            "subscription": {"images": ["git.example.org/org/app"], "stage": "production",
+                             "callbackUrl": receiver.url, "registry": {"kind": "gitea"}}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let hook = &created["subscription"]["hooks"][0];
+    let (url, secret) = (hook["url"].as_str().unwrap(), hook["secret"].as_str().unwrap());
+
+    let fixture = std::fs::read_to_string(crate::support::path(
+        "reference/broker/tests/fixtures/gitea/created-tag.json",
+    ))
+    .unwrap();
+    let send = async |tag: &str, delivery: &str| {
+        let body = fixture.replace("1.1.0-production-201108-195630", tag);
+        let status = http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-gitea-event", "package")
+            .header("x-gitea-delivery", delivery)
+            .header("x-gitea-signature", hmac_sha256_hex(secret.as_bytes(), body.as_bytes()))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 202);
+    };
+    send(TAG, "d-1").await;
+    wait_for("the resolved push", || !receiver.received().is_empty()).await;
+    let got = receiver.received();
+    assert_eq!(got[0]["data"]["image"], "git.example.org/org/app");
+    assert_eq!(got[0]["data"]["tag"], TAG);
+    assert_eq!(got[0]["data"]["digest"], digest, "the digest the registry answers");
+
+    send(NEVER, "d-2").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let events = broker.state.store.inbound_events(10).await.unwrap();
+        let dropped = events
+            .iter()
+            .find(|e| e.tag.as_deref() == Some(NEVER))
+            .and_then(|e| e.reason.clone());
+        if let Some(reason) = dropped {
+            assert_eq!(
+                reason,
+                format!("dropped: the registry says org/app:{NEVER} does not exist")
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the never-pushed tag was not dropped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1, "the never-pushed tag delivers nothing");
+}
