@@ -1,5 +1,6 @@
 //! The subcommands, one module each (nouns, then verbs: `tagcast tag check`).
 
+mod bench;
 mod broker;
 mod conformance;
 mod demo;
@@ -51,6 +52,9 @@ enum Command {
     /// Run the reference CD endpoint that verifies signed callbacks and
     /// upgrades a workload; hold, release and show its state.
     Deployer(Box<deployer::DeployerCommand>),
+    /// Measure the broker (or the deployer): ingest, latency, fan-out,
+    /// scaling with subscriptions, memory; `--help` states each method.
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// Runs the parsed command; the exit code says whether it found a problem.
@@ -64,5 +68,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Conformance(args) => conformance::run(*args),
         Command::Deployer(cmd) => deployer::run(*cmd),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(*args),
     }
 }

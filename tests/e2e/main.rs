@@ -1,6 +1,7 @@
 //! End-to-end tests of the `tagcast` binary, one module per role. One test
 //! binary keeps link time down.
 
+mod bench;
 mod broker;
 mod ci;
 mod conformance;
