@@ -58,6 +58,28 @@ pub fn classify(status: u16) -> AttemptOutcome {
     }
 }
 
+/// [`classify`] with CB-14's one exception: a 401 is retried once, since
+/// the endpoint may be between two steps of a key rotation (CB-5), and is
+/// permanent when the attempt before it was answered 401 too.
+///
+/// # Examples
+///
+/// ```
+/// use tagcast_spec::delivery::{AttemptOutcome, classify_after};
+///
+/// assert_eq!(classify_after(401, None), AttemptOutcome::Retry);
+/// assert_eq!(classify_after(401, Some(503)), AttemptOutcome::Retry);
+/// assert_eq!(classify_after(401, Some(401)), AttemptOutcome::Permanent);
+/// assert_eq!(classify_after(400, None), AttemptOutcome::Permanent);
+/// ```
+pub fn classify_after(status: u16, previous: Option<u16>) -> AttemptOutcome {
+    match (status, previous) {
+        (401, Some(401)) => AttemptOutcome::Permanent,
+        (401, _) => AttemptOutcome::Retry,
+        _ => classify(status),
+    }
+}
+
 /// The delay before the next attempt after `failed` attempts have failed
 /// retryably, or `None` when the delivery is to be dead-lettered (CB-12,
 /// CB-13).

@@ -267,6 +267,24 @@ fn openapi() -> Value {
                 "responses": responses(&[("200", ok("The delivery.", delivery.clone()))], &admin_read_errors)
             }
         },
+        format!("{registry}/services/{{serviceId}}/subscription/status/images/{{image}}"): {
+            "parameters": [service_id(), {
+                "name": "image", "in": "path", "required": true,
+                "description": "The normalized repository (REF-6), percent-encoded: `docker.io%2Felixircloud%2Fcwl-wes`.",
+                "schema": {"type": "string", "minLength": 1}
+            }],
+            "delete": {
+                "operationId": "resetDelivered",
+                "tags": ["Subscriptions"],
+                "summary": "Forget the last delivered tag of an image (API-17)",
+                "description": "The next matching push of the image's channel is delivered as if none had been, without `previousTag`: how an operator recovers from a wrong delivered tag, such as a future-dated one (CB-18).",
+                "security": admin(),
+                "responses": responses(
+                    &[("204", json!({"description": "Forgotten."}))],
+                    &[ErrorCode::Unauthorized, ErrorCode::Forbidden, ErrorCode::NotFound]
+                )
+            }
+        },
         format!("{registry}/services/{{serviceId}}/deliveries/{{deliveryId}}/redeliver"): {
             "parameters": [service_id(), delivery_id()],
             "post": {

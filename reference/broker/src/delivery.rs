@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rand::Rng as _;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
-use tagcast_spec::delivery::{AttemptOutcome, classify};
+use tagcast_spec::delivery::{AttemptOutcome, classify_after};
 use tagcast_spec::webhook::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Secret};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -194,7 +194,13 @@ async fn attempt(state: &AppState, client: &reqwest::Client, delivery: DueDelive
             if !status.is_success() {
                 record.error = Some(format!("HTTP {}", status.as_u16()));
             }
-            (classify(status.as_u16()), retry_after)
+            (
+                classify_after(
+                    status.as_u16(),
+                    delivery.last_status.and_then(|s| u16::try_from(s).ok()),
+                ),
+                retry_after,
+            )
         }
         Err(err) => {
             record.error = Some(describe(&err));

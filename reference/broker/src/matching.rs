@@ -65,6 +65,22 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
     let mut subscribers: HashMap<Repository, Vec<Subscriber>> = HashMap::new();
     let mut matched = Vec::with_capacity(events.len());
     for event in &events {
+        if let Some(reason) = future_dated(&event.tag, chrono::Utc::now()) {
+            tracing::warn!(
+                event = %event.id,
+                registry = %event.registry,
+                image = %event.repository,
+                tag = %event.tag,
+                %reason,
+                "event dropped: a future-dated tag would block its channel"
+            );
+            matched.push(Matched {
+                event_id: event.id.clone(),
+                deliveries: Vec::new(),
+                dropped: Some(format!("dropped: {reason}")),
+            });
+            continue;
+        }
         let digest = match settle(state, registry, event).await? {
             Verdict::Deliver(digest) => digest,
             Verdict::Disagree(reason) => {
@@ -239,6 +255,24 @@ fn deliveries_for(
     out
 }
 
+/// How far a tag's timestamp may be ahead of the broker's clock (CB-18).
+pub const FUTURE_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+
+/// Why a tag must not be delivered because it is dated in the future
+/// (CB-18): once delivered it would be newer than every honest build until
+/// that time, and block its channel.
+pub fn future_dated(tag: &Tag, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let built = tag.timestamp().to_datetime();
+    (built > now + FUTURE_MARGIN).then(|| {
+        format!(
+            "the tag's timestamp {} is more than {} minutes after the broker's clock {} (CB-18)",
+            built.format("%Y-%m-%dT%H:%M:%SZ"),
+            FUTURE_MARGIN.num_minutes(),
+            now.format("%Y-%m-%dT%H:%M:%SZ")
+        )
+    })
+}
+
 /// Whether `candidate` is newer than `current` in its channel (TAG-9): the
 /// order of [`UpdatePolicy`]'s "not newer" rule. A `current` of another
 /// stage cannot be compared and does not block.
@@ -283,6 +317,29 @@ mod tests {
 
     fn tag(s: &str) -> Tag {
         Tag::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_tag_more_than_the_margin_in_the_future_is_refused() {
+        let now = chrono::DateTime::parse_from_rfc3339("2020-11-09T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            future_dated(&tag("1.1.0-production-201109-001500"), now),
+            None,
+            "at the margin"
+        );
+        assert_eq!(
+            future_dated(&tag("1.1.0-production-201108-235959"), now),
+            None,
+            "the past"
+        );
+        let reason = future_dated(&tag("1.1.0-production-201109-001501"), now).expect("past the margin");
+        assert!(
+            reason.contains("CB-18") && reason.contains("2020-11-09T00:15:01Z"),
+            "{reason}"
+        );
+        assert!(future_dated(&tag("1.1.0-production-991231-235959"), now).is_some());
     }
 
     #[test]

@@ -25,6 +25,10 @@ use crate::store::{DeliveryRecord, Millis, now_ms};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/services/{service_id}/subscription/status", get(get_status))
+        .route(
+            "/services/{service_id}/subscription/status/images/{image}",
+            axum::routing::delete(reset_delivered),
+        )
         .route("/services/{service_id}/deliveries", get(list_deliveries))
         .route("/services/{service_id}/deliveries/{delivery_id}", get(get_delivery))
         .route(
@@ -214,6 +218,41 @@ fn delivery_not_found(service_id: &str, delivery_id: &str) -> ApiError {
         ErrorCode::NotFound,
         format!("service {service_id:?} has no delivery {delivery_id:?}"),
     )
+}
+
+/// API-17: forgets the last delivered tag of one image, so that a wrong
+/// (say future-dated, CB-18) delivery stops blocking its channel.
+async fn reset_delivered(
+    State(state): State<AppState>,
+    Path((service_id, image)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    state
+        .store
+        .service(&service_id)
+        .await?
+        .ok_or_else(|| not_found(&service_id))?;
+    let repository = tagcast_spec::Repository::parse(&image).map_err(|e| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("{image:?} is not an image repository: {e}"),
+        )
+        .requirement("API-17")
+    })?;
+    if !state
+        .store
+        .reset_delivered(&service_id, &repository.to_string())
+        .await?
+    {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("service {service_id:?} does not subscribe to {repository}"),
+        )
+        .requirement("API-17"));
+    }
+    tracing::info!(service = %service_id, image = %repository, "last delivered tag reset (API-17)");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn redeliver(

@@ -285,6 +285,9 @@ pub struct DueDelivery {
     pub enabled: bool,
     /// The last tag delivered to the subscriber for this repository.
     pub last_tag: Option<Tag>,
+    /// The HTTP status of the previous attempt, if it got one (a second
+    /// 401 in a row is permanent, CB-14).
+    pub last_status: Option<i64>,
 }
 
 /// What a delivery worker claims.
@@ -551,6 +554,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes a delivery due now, its retry schedule started again; false if there is none.
     fn redeliver<'a>(&'a self, service_id: &'a str, id: &'a str, now: Millis) -> StoreFuture<'a, bool>;
+
+    /// Forgets the last delivered tag of `repository` for a service's
+    /// subscription (API-17); false if the service does not subscribe to it.
+    fn reset_delivered<'a>(&'a self, service_id: &'a str, repository: &'a str) -> StoreFuture<'a, bool>;
 
     /// The signing secret of a service's subscription.
     fn subscription_secret<'a>(&'a self, service_id: &'a str) -> StoreFuture<'a, Option<String>>;

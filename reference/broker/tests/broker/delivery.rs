@@ -399,3 +399,139 @@ async fn a_captured_docker_registry_push_is_delivered_once() {
     assert_eq!(data["digest"], manifest_digest.as_str());
     broker.stop().await;
 }
+
+/// CB-14: a 401 is retried once (a key rotation in progress), a second 401
+/// in a row is permanent; a 401 followed by a 2xx is delivered.
+#[tokio::test]
+async fn a_401_is_retried_once() {
+    let s = setup(&[401, 401, 204], "production").await;
+    push(&s, "ev-1", "1.1.0-production-201108-195630", 1).await;
+    s.receiver.wait_for(2).await;
+    settle(&s.broker).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let got = s.receiver.received();
+    assert_eq!(got.len(), 2, "one retry, then failed");
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+    let failed: Value = s
+        .broker
+        .client
+        .get(s.broker.api("/services/svc/deliveries?outcome=failed"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failed.as_array().unwrap().len(), 1, "{failed}");
+    s.broker.stop().await;
+
+    let s = setup(&[401, 204], "production").await;
+    push(&s, "ev-1", "1.1.0-production-201108-195630", 1).await;
+    s.receiver.wait_for(2).await;
+    settle(&s.broker).await;
+    let delivered: Value = s
+        .broker
+        .client
+        .get(s.broker.api("/services/svc/deliveries?outcome=delivered"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(delivered.as_array().unwrap().len(), 1, "{delivered}");
+    s.broker.stop().await;
+}
+
+/// CB-18: a tag dated more than 15 minutes after the broker's clock is not
+/// delivered (it would block the channel), and the event log says why.
+#[tokio::test]
+async fn a_future_dated_tag_is_not_delivered() {
+    let s = setup(&[204], "production").await;
+    push(&s, "ev-future", "1.1.0-production-991231-235959", 1).await;
+    let soon = (chrono::Utc::now() + chrono::Duration::minutes(5)).format("%y%m%d-%H%M%S");
+    push(&s, "ev-soon", &format!("1.1.0-production-{soon}"), 2).await;
+    s.receiver.wait_for(1).await;
+    settle(&s.broker).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let tags: Vec<String> = s
+        .receiver
+        .received()
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["data"]["tag"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        tags,
+        [format!("1.1.0-production-{soon}")],
+        "only the tag within the margin"
+    );
+    let events: Value = s
+        .broker
+        .client
+        .get(format!("{}/hooks/events", s.broker.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = events.to_string();
+    assert!(text.contains("CB-18"), "{events}");
+    s.broker.stop().await;
+}
+
+/// API-17: after the admin reset of an image's last delivered tag, an
+/// older tag than the one delivered is delivered again; without the admin
+/// token the reset is refused and changes nothing.
+#[tokio::test]
+async fn the_last_delivered_tag_can_be_reset() {
+    let s = setup(&[204, 204], "production").await;
+    push(&s, "ev-new", "1.1.0-production-201109-000000", 1).await;
+    s.receiver.wait_for(1).await;
+    settle(&s.broker).await;
+    let image = REPO.replace('/', "%2F").replace(':', "%3A");
+    let url = s
+        .broker
+        .api(&format!("/services/svc/subscription/status/images/{image}"));
+    let r = s.broker.client.delete(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = s.broker.client.delete(&url).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    push(&s, "ev-old", "1.1.0-production-201108-000000", 2).await;
+    settle(&s.broker).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        s.receiver.received().len(),
+        1,
+        "not reset: the older tag is not delivered"
+    );
+
+    let r = s.broker.client.delete(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let unknown = s
+        .broker
+        .api("/services/svc/subscription/status/images/docker.io%2Fother%2Fimage");
+    let r = s
+        .broker
+        .client
+        .delete(&unknown)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    push(&s, "ev-old-again", "1.1.0-production-201108-000000", 3).await;
+    let got = s.receiver.wait_for(2).await;
+    let body: Value = serde_json::from_slice(&got[1].body).unwrap();
+    assert_eq!(body["data"]["tag"], "1.1.0-production-201108-000000");
+    assert!(body["data"].get("previousTag").is_none(), "{body}");
+    s.broker.stop().await;
+}

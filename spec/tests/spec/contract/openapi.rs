@@ -52,6 +52,7 @@ fn it_is_openapi_3_1_with_the_contracts_paths() {
             "/ga4gh/registry/v1/services/{serviceId}/subscription/status",
             "/ga4gh/registry/v1/services/{serviceId}/deliveries",
             "/ga4gh/registry/v1/services/{serviceId}/deliveries/{deliveryId}",
+            "/ga4gh/registry/v1/services/{serviceId}/subscription/status/images/{image}",
             "/ga4gh/registry/v1/services/{serviceId}/deliveries/{deliveryId}/redeliver",
             "/hooks/{kind}/{token}",
         ]

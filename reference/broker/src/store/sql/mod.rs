@@ -197,6 +197,10 @@ impl<B: Backend> Store for SqlStore<B> {
         Box::pin(outbox::redeliver(&*self.db, service_id, id, now))
     }
 
+    fn reset_delivered<'a>(&'a self, service_id: &'a str, repository: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(outbox::reset_delivered(&*self.db, service_id, repository))
+    }
+
     fn subscription_secret<'a>(&'a self, service_id: &'a str) -> StoreFuture<'a, Option<String>> {
         Box::pin(services::subscription_secret(&*self.db, service_id))
     }

@@ -53,6 +53,7 @@ fn due_from(row: RowRef<'_>) -> StoreResult<DueDelivery> {
         secret: row.string("secret")?,
         enabled: row.flag("enabled")?,
         last_tag: row.opt_parse("last_tag")?,
+        last_status: row.opt_int("last_status")?,
     })
 }
 
@@ -101,7 +102,7 @@ pub(super) async fn claim_deliveries<B: Backend>(db: &B, claim: Claim<'_>) -> St
     }
     let sql = format!(
         "SELECT d.id, d.service_id, d.repository, d.tag, d.digest, d.payload, d.attempts, \
-         d.schedule_offset, d.manual, d.created_at, s.callback_url, s.secret, s.enabled, i.last_tag \
+         d.schedule_offset, d.manual, d.created_at, d.last_status, s.callback_url, s.secret, s.enabled, i.last_tag \
          FROM deliveries d JOIN subscriptions s ON s.service_id = d.service_id \
          LEFT JOIN subscription_images i ON i.service_id = d.service_id \
          AND i.repository = d.repository WHERE d.id IN ({})",
@@ -281,6 +282,19 @@ pub(super) async fn redeliver<B: Backend>(db: &B, service_id: &str, id: &str, no
          schedule_offset = attempts, claimed_by = NULL, claimed_until = NULL, updated_at = $3 \
          WHERE service_id = $1 AND id = $2",
         &[service_id.into(), id.into(), now.into()],
+    )
+    .await?;
+    B::commit(tx).await?;
+    Ok(updated > 0)
+}
+
+pub(super) async fn reset_delivered<B: Backend>(db: &B, service_id: &str, repository: &str) -> StoreResult<bool> {
+    let mut tx = db.begin().await?;
+    let updated = B::execute(
+        &mut tx,
+        "UPDATE subscription_images SET last_tag = NULL, last_digest = NULL, last_delivered_at = NULL \
+         WHERE service_id = $1 AND repository = $2",
+        &[service_id.into(), repository.into()],
     )
     .await?;
     B::commit(tx).await?;
