@@ -6,12 +6,17 @@
 //! are ignored: a registry that gets anything else retries and (CNCF
 //! Distribution) blocks its queue. Ignored events are recorded with a reason.
 
+pub mod acr;
 pub mod artifactory;
 pub mod dedup;
 pub mod distribution;
+pub mod dockerhub;
+pub mod ecr;
 pub mod generic;
 pub mod ghcr;
 pub mod gitea;
+pub mod harbor;
+pub mod quay;
 pub mod signature;
 
 use axum::http::HeaderMap;
@@ -154,17 +159,27 @@ pub fn adapter(kind: &str) -> Option<&'static dyn Receive> {
         RegistryKind::Ghcr => Some(&ghcr::Ghcr),
         RegistryKind::Gitea => Some(&gitea::Gitea),
         RegistryKind::Artifactory => Some(&artifactory::Artifactory),
+        RegistryKind::Dockerhub => Some(&dockerhub::Dockerhub),
+        RegistryKind::Harbor => Some(&harbor::Harbor),
+        RegistryKind::Quay => Some(&quay::Quay),
+        RegistryKind::Acr => Some(&acr::Acr),
+        RegistryKind::Ecr => Some(&ecr::Ecr),
         _ => None,
     }
 }
 
 /// The kinds this broker serves.
-pub const SERVED_KINDS: [RegistryKind; 5] = [
+pub const SERVED_KINDS: [RegistryKind; 10] = [
     RegistryKind::Distribution,
     RegistryKind::Generic,
     RegistryKind::Ghcr,
     RegistryKind::Gitea,
     RegistryKind::Artifactory,
+    RegistryKind::Dockerhub,
+    RegistryKind::Harbor,
+    RegistryKind::Quay,
+    RegistryKind::Acr,
+    RegistryKind::Ecr,
 ];
 
 /// Whether the registry of a kind signs its requests with a secret, so

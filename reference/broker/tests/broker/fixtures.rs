@@ -10,7 +10,9 @@
 //! ignored ones). Header values may hold `{hmac}` (hex HMAC-SHA256 under
 //! the hook's secret, over the body sent — or over the file itself with
 //! `"signed": "payload"`), `{forged}` (the same under another secret) and
-//! `{secret}` (the hook's secret itself). A rejected case (401, 400) must
+//! `{secret}` (the hook's secret itself), `{hook_token}` (the broker's
+//! `--hook-token`, set when the table says `"hookToken": true`; with
+//! `"verifyDigests": false` no registry is asked about digests). A rejected case (401, 400) must
 //! store nothing. The sources of each fixture are in the folder's README.
 
 use std::path::{Path, PathBuf};
@@ -70,8 +72,12 @@ pub async fn event_log(broker: &Broker) -> Vec<Value> {
         .unwrap()
 }
 
+/// The `--hook-token` of brokers whose table says `"hookToken": true`.
+const HOOK_TOKEN: &str = "fixture-hook-token-0123456789";
+
 fn fill(template: &str, secret: &str, signed: &[u8]) -> String {
     template
+        .replace("{hook_token}", HOOK_TOKEN)
         .replace("{hmac}", &hmac_hex(secret, signed))
         .replace("{forged}", &hmac_hex("whsec_not-the-hook-secret", signed))
         .replace("{secret}", secret)
@@ -111,7 +117,15 @@ pub async fn send(broker: &Broker, kind: &str, url: &str, secret: &str, case: &V
 async fn play(kind: &str) -> usize {
     let table = table(kind);
     assert_eq!(table["kind"], kind);
-    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let broker = Broker::start(sqlite().await, |config| {
+        if table["hookToken"] == true {
+            config.hook_token = Some(HOOK_TOKEN.into());
+        }
+        if table["verifyDigests"] == false {
+            config.verify_digests = false;
+        }
+    })
+    .await;
     let hook = hook(&broker, kind, table["image"].as_str().unwrap()).await;
     let url = hook["url"].as_str().unwrap();
     let secret = hook["secret"].as_str().unwrap_or_default();
@@ -164,4 +178,29 @@ async fn gitea_fixtures() {
 #[tokio::test]
 async fn artifactory_fixtures() {
     assert!(play("artifactory").await >= 8);
+}
+
+#[tokio::test]
+async fn dockerhub_fixtures() {
+    assert!(play("dockerhub").await >= 8);
+}
+
+#[tokio::test]
+async fn harbor_fixtures() {
+    assert!(play("harbor").await >= 12);
+}
+
+#[tokio::test]
+async fn quay_fixtures() {
+    assert!(play("quay").await >= 7);
+}
+
+#[tokio::test]
+async fn acr_fixtures() {
+    assert!(play("acr").await >= 10);
+}
+
+#[tokio::test]
+async fn ecr_fixtures() {
+    assert!(play("ecr").await >= 11);
 }
