@@ -11,5 +11,6 @@ mod deployer;
 mod interop;
 mod registry;
 mod registry_config;
+mod soak;
 mod support;
 mod tag;
