@@ -102,9 +102,11 @@ async fn seen<B: Backend>(tx: &mut B::Tx, events: &[&NewInboundEvent]) -> StoreR
                 )
             })
             .collect();
+        // Only the channel in the WHERE clause, so that the channel index
+        // is used (with `status` there, SQLite reads every accepted event);
+        // accepted indexes are picked here.
         let sql = format!(
-            "SELECT id, registry, repository, tag, digest FROM inbound_events \
-             WHERE status = 'accepted' AND is_index = 1 AND ({})",
+            "SELECT id, registry, repository, tag, digest, status, is_index FROM inbound_events WHERE {}",
             terms.join(" OR ")
         );
         let args: Vec<Value<'_>> = chunk
@@ -112,6 +114,9 @@ async fn seen<B: Backend>(tx: &mut B::Tx, events: &[&NewInboundEvent]) -> StoreR
             .flat_map(|(r, p, t)| [Value::from(r), Value::from(p), Value::from(t)])
             .collect();
         for row in B::fetch(tx, &sql, &args).await?.iter("inbound_events") {
+            if row.text("status")? != "accepted" || !row.flag("is_index")? {
+                continue;
+            }
             seen.indexes.insert(
                 (row.string("registry")?, row.string("repository")?, row.string("tag")?),
                 row.string("digest")?,
