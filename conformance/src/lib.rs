@@ -35,7 +35,7 @@ pub mod vectors;
 pub use check::{Check, CheckResult, Evidence, Verdict};
 pub use checks::broker::BrokerTarget;
 pub use checks::catalogue;
-pub use checks::cd::CdTarget;
+pub use checks::cd::{CdTarget, StatusToken};
 pub use checks::registry::RegistryTarget;
 pub use checks::tags::{ApiExpectation, TagsTarget};
 pub use config::{Config, DurationError, parse_duration};

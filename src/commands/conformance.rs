@@ -186,6 +186,16 @@ struct CdArgs {
     /// A JSON pointer into the status to compare instead of all of it (`/applied`).
     #[arg(long, value_name = "POINTER", requires = "status_url")]
     status_pointer: Option<String>,
+    /// A bearer token for --status-url (sent as Authorization: Bearer; the
+    /// reference deployer's --admin-token).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "TAGCAST_CONFORMANCE_STATUS_TOKEN",
+        hide_env_values = true,
+        requires = "status_url"
+    )]
+    status_token: Option<String>,
     /// The repository the test events name.
     #[arg(long, value_name = "REPO", default_value = "docker.io/tagcast/conformance")]
     image: String,
@@ -299,5 +309,6 @@ fn cd_target(args: CdArgs) -> anyhow::Result<CdTarget> {
         .with_context(|| format!("invalid --api-version {:?}", args.api_version))?;
     target.status_url = args.status_url;
     target.status_pointer = args.status_pointer;
+    target.status_token = args.status_token.map(tagcast_conformance::StatusToken);
     Ok(target)
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use tagcast_deployer::Limits;
 use tagcast_deployer::apply::Applier;
 use tagcast_deployer::apply::exec::Exec;
 use tagcast_deployer::apply::gitops::Gitops;
@@ -25,16 +26,21 @@ const SERVE_EXAMPLES: &str = "Examples:
     --apply gitops --repo /srv/deploy --path overlays/prod/kustomization.yaml --branch main
 
   # Run the example upgrade script (reference/deploy/upgrade.sh) for each update:
-  tagcast deployer --secret \"$SECRET\" --image elixircloud/cwl-wes --stage demo \\
+  tagcast deployer --secret \"$SECRET\" --state deployer.db --image elixircloud/cwl-wes --stage demo \\
     --apply exec --command 'reference/deploy/upgrade.sh'
 
   # kubectl set image + rollout status in the current kubectl context:
-  tagcast deployer --secret \"$SECRET\" --image elixircloud/cwl-wes --stage staging \\
+  tagcast deployer --secret \"$SECRET\" --state deployer.db --image elixircloud/cwl-wes --stage staging \\
     --apply kubectl --namespace ga4gh --deployment cwl-wes --container wes
 
   # Patch the Deployment through the Kubernetes API with the pod's service account:
   TAGCAST_SECRET=whsec_… TAGCAST_IMAGE=elixircloud/cwl-wes TAGCAST_STAGE=production \\
+    TAGCAST_STATE=/var/lib/tagcast/deployer.db \\
     tagcast deployer --apply kubernetes --namespace ga4gh --deployment cwl-wes
+
+  # Try it out, keeping nothing (a replayed callback is applied again after a restart):
+  tagcast deployer --ephemeral --secret \"$SECRET\" --image elixircloud/cwl-wes --stage demo \\
+    --apply exec --command 'echo \"$TAGCAST_REFERENCE\"'
 
   # During an incident, from a shell next to the running deployer:
   tagcast deployer hold --state /var/lib/tagcast/deployer.db --reason 'INC-42'
@@ -45,7 +51,10 @@ Every flag can also be set by the environment variable named after it
 (--kubectl-args <-> TAGCAST_KUBECTL_ARGS). Several secrets (key rotation) are
 given by repeating --secret, separated by commas in TAGCAST_SECRET, or one
 per line in --secret-file. Secrets are never logged. Logs go to standard
-error; TAGCAST_LOG (e.g. debug) sets the level.
+error, as text (coloured only on a terminal) or JSON (--log-format json);
+TAGCAST_LOG (e.g. debug) sets the level. GET /healthz and GET /metrics
+(Prometheus) are always served; GET /status, POST /hold and POST /release
+only with --admin-token, given as Authorization: Bearer.
 
 Exit codes: 0 stopped on SIGINT/SIGTERM, 2 could not run.";
 
@@ -125,6 +134,34 @@ struct StatusArgs {
     history: u32,
 }
 
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Lines for people; coloured only when standard error is a terminal.
+    Text,
+    /// One JSON object per line, never with terminal colour codes.
+    Json,
+}
+
+/// A command-line value that is a secret: its `Debug` (clap's and ours)
+/// never shows it.
+#[derive(Clone)]
+struct Sensitive(String);
+
+impl std::str::FromStr for Sensitive {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Sensitive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
     /// Run --command with TAGCAST_IMAGE, TAGCAST_TAG, … in its environment.
@@ -151,14 +188,56 @@ struct ServeArgs {
         value_name = "WHSEC",
         hide_env_values = true
     )]
-    secret: Vec<String>,
+    secret: Vec<Sensitive>,
     /// A file with one secret per line (e.g. a mounted Kubernetes Secret).
     #[arg(long, env = "TAGCAST_SECRET_FILE", value_name = "PATH")]
     secret_file: Option<PathBuf>,
-    /// The state file (SQLite): seen ids, applied tags, hold flag,
-    /// history. Without it the state lives in memory and is lost at exit.
+    /// The state file (SQLite, created 0600): seen ids, queued updates,
+    /// applied tags, hold flag, history. Required unless --ephemeral.
     #[arg(long, env = "TAGCAST_STATE", value_name = "PATH")]
     state: Option<PathBuf>,
+    /// Keep the state in memory instead of --state: a queued update is
+    /// lost on a crash and a captured callback is accepted again after a
+    /// restart. For trying things out only.
+    #[arg(long, env = "TAGCAST_EPHEMERAL", conflicts_with = "state")]
+    ephemeral: bool,
+    /// How long a client may take to send a request's headers, in
+    /// seconds (also the idle time of a kept-alive connection).
+    #[arg(
+        long,
+        env = "TAGCAST_HEADER_READ_TIMEOUT",
+        default_value_t = 10.0,
+        value_name = "SECONDS"
+    )]
+    header_read_timeout: f64,
+    /// How long a client may take to send a request's body, in seconds.
+    #[arg(
+        long,
+        env = "TAGCAST_BODY_READ_TIMEOUT",
+        default_value_t = 30.0,
+        value_name = "SECONDS"
+    )]
+    body_read_timeout: f64,
+    /// How long a request may take from its body to the answer, in seconds.
+    #[arg(
+        long,
+        env = "TAGCAST_REQUEST_TIMEOUT",
+        default_value_t = 60.0,
+        value_name = "SECONDS"
+    )]
+    request_timeout: f64,
+    /// The most connections open at once; one more is answered 503 and closed.
+    #[arg(long, env = "TAGCAST_MAX_CONNECTIONS", default_value_t = tagcast_deployer::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    max_connections: usize,
+    /// Log format.
+    #[arg(
+        long,
+        env = "TAGCAST_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
+    log_format: LogFormat,
     /// The path callbacks are POSTed to.
     #[arg(long, env = "TAGCAST_ROUTE", default_value = "/", value_name = "PATH")]
     route: String,
@@ -194,9 +273,9 @@ struct ServeArgs {
     #[arg(long, env = "TAGCAST_ALLOWED_ORIGIN", value_delimiter = ',', value_name = "HOST")]
     allowed_origin: Vec<String>,
     /// Enables GET /status, POST /hold and POST /release for requests
-    /// carrying this token (Authorization: Bearer, or ?token= for /status).
+    /// carrying this token as Authorization: Bearer (never in the URL).
     #[arg(long, env = "TAGCAST_ADMIN_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    admin_token: Option<String>,
+    admin_token: Option<Sensitive>,
     /// How upgrades are applied.
     #[arg(long, env = "TAGCAST_APPLY", value_enum, value_name = "MODE")]
     apply: Option<Mode>,
@@ -254,8 +333,9 @@ struct ServeArgs {
     /// gitops: the branch to commit to (default: the checked-out one).
     #[arg(long, env = "TAGCAST_BRANCH", value_name = "BRANCH")]
     branch: Option<String>,
-    /// gitops: the remote to pull from and push to (default: origin, or
-    /// the only one; none: commit locally).
+    /// gitops: the remote to pull from and push to, checked at start
+    /// (default: origin, or the only one; none: commit locally, never
+    /// fetch or push).
     #[arg(long, env = "TAGCAST_REMOTE", value_name = "NAME")]
     remote: Option<String>,
     /// gitops: the commit author when git has none configured.
@@ -378,18 +458,22 @@ fn since(at: &Option<String>) -> &str {
     at.as_deref().unwrap_or("?")
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("TAGCAST_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        // A log collector reads JSON: colour codes would corrupt its fields.
+        LogFormat::Json => builder.with_ansi(false).json().try_init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+    };
 }
 
 fn secrets(args: &ServeArgs) -> anyhow::Result<Vec<Secret>> {
-    let mut texts: Vec<String> = args.secret.iter().map(|s| s.trim().to_owned()).collect();
+    let mut texts: Vec<String> = args.secret.iter().map(|s| s.0.trim().to_owned()).collect();
     if let Some(file) = &args.secret_file {
         let content = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
         texts.extend(
@@ -483,6 +567,7 @@ fn applier(args: &ServeArgs, mode: Mode) -> anyhow::Result<Applier> {
                     )
                 })?
             };
+            access.check_transport().map_err(anyhow::Error::msg)?;
             Applier::Kubernetes(Kubernetes {
                 access,
                 namespace: required(&args.namespace, "--namespace", "kubernetes")?.clone(),
@@ -526,8 +611,24 @@ fn config(args: &ServeArgs) -> anyhow::Result<Config> {
     config.body_limit = args.body_limit;
     config.tolerance = Duration::from_secs(args.tolerance);
     config.allowed_origins = args.allowed_origin.iter().map(|o| o.trim().to_owned()).collect();
-    config.state = args.state.clone();
-    config.admin_token = match args.admin_token.as_deref().map(str::trim) {
+    config.state = match (&args.state, args.ephemeral) {
+        (Some(path), _) => Some(path.clone()),
+        (None, true) => None,
+        (None, false) => bail!(
+            "no --state: give --state PATH (a SQLite file, so that queued updates survive a crash and \
+             callbacks seen before a restart are not applied again), or --ephemeral to keep the state in memory"
+        ),
+    };
+    config.limits = Limits {
+        header_read_timeout: seconds(args.header_read_timeout, "--header-read-timeout")?,
+        body_read_timeout: seconds(args.body_read_timeout, "--body-read-timeout")?,
+        request_timeout: seconds(args.request_timeout, "--request-timeout")?,
+        max_connections: match args.max_connections {
+            0 => bail!("--max-connections must be at least 1"),
+            n => n,
+        },
+    };
+    config.admin_token = match args.admin_token.as_ref().map(|t| t.0.trim()) {
         Some(t) if t.len() < 16 => bail!("--admin-token must have at least 16 characters"),
         Some(t) => Some(t.to_owned()),
         None => None,
@@ -542,11 +643,22 @@ fn config(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// A positive duration in (fractional) seconds, for the timeouts.
+fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
+        bail!("{flag} {value} must be a number of seconds above 0 and at most 86400");
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
+    init_logging(args.log_format);
     let config = config(&args)?;
     if config.state.is_none() {
-        tracing::warn!("no --state: seen ids, applied tags and the hold flag are lost at exit");
+        tracing::warn!(
+            "--ephemeral: seen ids, queued updates, applied tags and the hold flag are lost at exit, \
+             and a callback seen before a restart is accepted again"
+        );
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -210,6 +210,7 @@ fn deployer() -> crate::support::Deployer {
             "true",
             "--admin-token",
             "conformance-admin",
+            "--ephemeral",
         ],
         std::process::Stdio::null(),
     )
@@ -219,7 +220,7 @@ fn deployer() -> crate::support::Deployer {
 fn cd_against_the_reference_deployer_exits_0() {
     let deployer = deployer();
     let base = deployer.url.trim_end_matches('/');
-    let status = format!("{base}/status?token=conformance-admin");
+    let status = format!("{base}/status");
     let out = run(
         &[
             "conformance",
@@ -230,6 +231,8 @@ fn cd_against_the_reference_deployer_exits_0() {
             SECRET,
             "--status-url",
             &status,
+            "--status-token",
+            "conformance-admin",
             "--status-pointer",
             "/applied",
         ],

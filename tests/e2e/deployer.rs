@@ -704,6 +704,7 @@ fn secret_file_adds_rotation_secrets() {
     let deployer = Deployer::start(
         dir.path(),
         &[
+            "--ephemeral",
             "--secret-file",
             file.to_str().unwrap(),
             "--apply",

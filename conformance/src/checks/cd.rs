@@ -158,6 +158,16 @@ pub(crate) const CHECKS: &[&Check] = &[
     &HANDSHAKE,
 ];
 
+/// A bearer token for `--status-url`; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StatusToken(pub String);
+
+impl std::fmt::Debug for StatusToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatusToken(<redacted>)")
+    }
+}
+
 /// A live CD endpoint to check.
 #[derive(Debug, Clone)]
 pub struct CdTarget {
@@ -179,6 +189,9 @@ pub struct CdTarget {
     /// A JSON pointer into the status answer to compare instead of the whole
     /// answer (for statuses with clocks or counters of requests).
     pub status_pointer: Option<String>,
+    /// Sent as `Authorization: Bearer` with the status request (the
+    /// reference deployer's `--admin-token`, which it accepts only there).
+    pub status_token: Option<StatusToken>,
     /// The `WebHook-Request-Origin` of the handshake.
     pub origin: String,
 }
@@ -196,6 +209,7 @@ impl CdTarget {
             service_id: "tagcast-conformance".into(),
             status_url: None,
             status_pointer: None,
+            status_token: None,
             origin: "tagcast-conformance.invalid".into(),
         }
     }
@@ -647,7 +661,11 @@ async fn handshake(client: &Client, target: &CdTarget) -> Verdict {
 
 async fn read_status(client: &Client, target: &CdTarget) -> Result<Value, String> {
     let url = target.status_url.clone().expect("called with a status URL");
-    let response = Request::new(Method::GET, url).send(client).await?;
+    let mut request = Request::new(Method::GET, url);
+    if let Some(token) = &target.status_token {
+        request = request.header("Authorization", format!("Bearer {}", token.0));
+    }
+    let response = request.send(client).await?;
     if !response.status.is_success() {
         return Err(format!("answered {}", response.status));
     }

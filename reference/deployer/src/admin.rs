@@ -3,10 +3,12 @@
 //! history), `POST /hold` and `POST /release` — the HTTP twins of
 //! `tagcast deployer status|hold|release`.
 //!
-//! The token is accepted as `Authorization: Bearer <token>`, or, for
-//! `GET /status` only, as `?token=` so that tools that can only be given a
-//! URL (`tagcast conformance cd --status-url`) can read it. Compared in
-//! constant time.
+//! The token is accepted only as `Authorization: Bearer <token>`: a token
+//! in the query string ends up in access logs, proxies' logs and shell
+//! history, so `?token=` is refused like a missing token (401). Both the
+//! given and the expected token are hashed (SHA-256) and the digests
+//! compared in constant time (`subtle`), so neither the content nor the
+//! length of the token leaks through the answer's timing.
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -15,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 use tagcast_spec::error_body::ErrorCode;
 
@@ -29,8 +32,7 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct TokenQuery {
-    token: Option<String>,
+struct StatusQuery {
     history: Option<u32>,
 }
 
@@ -39,19 +41,21 @@ struct HoldQuery {
     reason: Option<String>,
 }
 
-fn authorized(state: &AppState, headers: &HeaderMap, query_token: Option<&str>) -> bool {
+fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(expected) = state.config.admin_token.as_deref() else {
         return false;
     };
-    let bearer = headers
+    let Some(given) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let given = bearer.or(query_token).unwrap_or_default();
-    // Equal lengths are compared in constant time; a length mismatch
-    // reveals only the length.
-    given.len() == expected.len() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+        .map(str::trim)
+    else {
+        return false;
+    };
+    // Fixed-length digests: the comparison takes the same time whatever
+    // the given token's length or content.
+    bool::from(Sha256::digest(given.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())))
 }
 
 fn unauthorized() -> Response {
@@ -67,8 +71,8 @@ fn store_failed(err: &crate::StoreError) -> Response {
     ApiError::new(ErrorCode::Internal, "state store unavailable").into_response()
 }
 
-async fn get_status(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<TokenQuery>) -> Response {
-    if !authorized(&state, &headers, query.token.as_deref()) {
+async fn get_status(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<StatusQuery>) -> Response {
+    if !authorized(&state, &headers) {
         return unauthorized();
     }
     match state.store.status(query.history.unwrap_or(20).min(1000)).await {
@@ -78,7 +82,7 @@ async fn get_status(State(state): State<AppState>, headers: HeaderMap, Query(que
 }
 
 async fn post_hold(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<HoldQuery>) -> Response {
-    if !authorized(&state, &headers, None) {
+    if !authorized(&state, &headers) {
         return unauthorized();
     }
     match state.store.set_hold(true, query.reason.as_deref()).await {
@@ -91,7 +95,7 @@ async fn post_hold(State(state): State<AppState>, headers: HeaderMap, Query(quer
 }
 
 async fn post_release(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers, None) {
+    if !authorized(&state, &headers) {
         return unauthorized();
     }
     match state.store.set_hold(false, None).await {

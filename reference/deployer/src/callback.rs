@@ -84,6 +84,7 @@ fn is_cloudevents_json(headers: &HeaderMap) -> bool {
 
 async fn receive_callback(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if !is_cloudevents_json(&headers) {
+        state.metrics.callback("unsupported_media_type");
         return ApiError::new(
             ErrorCode::UnsupportedMediaType,
             format!("content type must be {CONTENT_TYPE} (CB-1)"),
@@ -103,6 +104,7 @@ async fn receive_callback(State(state): State<AppState>, headers: HeaderMap, bod
         state.config.tolerance,
     ) {
         tracing::warn!(requirement = err.requirement(), "rejected callback: {err}");
+        state.metrics.callback("unauthorized");
         let requirement = err.requirement();
         let message = match err {
             // Say which rule, but not how many secrets were tried.
@@ -119,12 +121,14 @@ async fn receive_callback(State(state): State<AppState>, headers: HeaderMap, bod
         Ok(event) => event,
         Err(err) => {
             tracing::warn!(%webhook_id, "malformed callback: {err}");
+            state.metrics.callback("invalid");
             return ApiError::new(ErrorCode::InvalidRequest, format!("malformed callback: {err}"))
                 .requirement("CB-9")
                 .into_response();
         }
     };
     if event.id != webhook_id {
+        state.metrics.callback("invalid");
         return ApiError::new(
             ErrorCode::InvalidRequest,
             format!("event id {:?} differs from webhook-id {webhook_id:?} (CB-3)", event.id),
@@ -156,6 +160,7 @@ async fn decide(
     let image = data.image.to_string();
     let tag = data.tag.to_string();
     let duplicate = || {
+        state.metrics.callback("duplicate");
         tracing::info!(event = %event.id, "duplicate delivery, already handled");
         answer(StatusCode::OK, json!({ "status": "duplicate", "eventId": event.id }))
     };
@@ -188,6 +193,7 @@ async fn decide(
             return Ok(duplicate());
         }
         tracing::info!(event = %event, "refused: {reason}");
+        state.metrics.callback("refused");
         return Ok(answer(
             StatusCode::OK,
             json!({ "status": "refused", "eventId": event.id, "reason": reason }),
@@ -199,6 +205,7 @@ async fn decide(
     }
     let held = store.hold().await?.held;
     tracing::info!(event = %event, held, "accepted");
+    state.metrics.callback("accepted");
     state.wake.notify_one();
     Ok(answer(
         StatusCode::ACCEPTED,

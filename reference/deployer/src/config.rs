@@ -7,6 +7,7 @@ use tagcast_spec::webhook::{DEFAULT_TOLERANCE, Secret};
 use tagcast_spec::{Repository, Tag, UpdatePolicy};
 
 use crate::apply::Applier;
+use crate::server::Limits;
 
 /// Default body limit: 1 MiB (a callback is well under 64 KiB).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -32,9 +33,11 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// How upgrades are applied.
     pub applier: Applier,
-    /// The token of `GET /status`, `POST /hold`, `POST /release`; `None`:
-    /// those routes do not exist.
+    /// The token of `GET /status`, `POST /hold`, `POST /release`, accepted
+    /// only as `Authorization: Bearer`; `None`: those routes do not exist.
     pub admin_token: Option<String>,
+    /// Timeouts and the connection cap of the server.
+    pub limits: Limits,
     /// The state file; `None`: in memory (lost at exit).
     pub state: Option<PathBuf>,
     /// The tag deployed before the first update, recorded for every image
@@ -58,6 +61,7 @@ impl Config {
             allowed_origins: Vec::new(),
             applier,
             admin_token: None,
+            limits: Limits::default(),
             state: None,
             current_tag: None,
             poll_interval: Duration::from_secs(2),
@@ -77,6 +81,7 @@ impl std::fmt::Debug for Config {
             .field("allowed_origins", &self.allowed_origins)
             .field("applier", &self.applier)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("limits", &self.limits)
             .field("state", &self.state)
             .field("current_tag", &self.current_tag)
             .field("poll_interval", &self.poll_interval)

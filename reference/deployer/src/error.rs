@@ -18,6 +18,14 @@ impl ApiError {
     pub(crate) fn requirement(self, requirement: &str) -> Self {
         Self(self.0.with_requirement(requirement))
     }
+
+    /// Another status than the code's usual one (408: API-13 has no code
+    /// of its own for it); the title follows the status.
+    pub(crate) fn status(mut self, status: StatusCode) -> Self {
+        self.0.status = status.as_u16();
+        self.0.title = status.canonical_reason().unwrap_or("Error").to_owned();
+        self
+    }
 }
 
 impl IntoResponse for ApiError {

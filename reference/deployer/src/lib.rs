@@ -3,9 +3,10 @@
 //! `reference/deployer/README.md`).
 //!
 //! - [`app`] builds the router (`POST /` callbacks, `OPTIONS /` the
-//!   CloudEvents validation handshake, `GET /healthz`) for tests without a
-//!   socket; [`serve`] runs it on a listener with the worker that applies
-//!   queued updates; with an admin token also `GET /status`,
+//!   CloudEvents validation handshake, `GET /healthz`, `GET /metrics`) for
+//!   tests without a socket; [`serve`] runs it on a listener, with
+//!   timeouts and a connection cap ([`Limits`]), and with the worker that
+//!   applies queued updates; with an admin token also `GET /status`,
 //!   `POST /hold`, `POST /release`;
 //! - [`store::Store`] keeps seen ids, the applied tag per image, the hold
 //!   flag and the history in SQLite, across restarts;
@@ -19,6 +20,8 @@ mod command;
 mod config;
 mod error;
 mod health;
+pub mod metrics;
+mod server;
 pub mod store;
 mod worker;
 
@@ -31,6 +34,10 @@ use tokio::sync::{Notify, watch};
 
 pub use callback::{ALLOWED_ORIGIN, ALLOWED_RATE, REQUEST_ORIGIN, REQUEST_RATE};
 pub use config::{Config, DEFAULT_BODY_LIMIT};
+pub use metrics::Metrics;
+pub use server::{
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT, Limits,
+};
 pub use store::{Store, StoreError};
 pub use worker::{run_pending, update_of};
 
@@ -43,6 +50,8 @@ pub struct AppState {
     pub store: Store,
     /// Wakes the worker when an event was queued.
     pub wake: Arc<Notify>,
+    /// What `GET /metrics` shows.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -52,6 +61,7 @@ impl AppState {
             config: Arc::new(config),
             store,
             wake: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
@@ -78,11 +88,19 @@ impl AppState {
 /// The deployer's routes. The worker is not started: tests drive it with
 /// [`run_pending`]; [`serve`] runs it.
 pub fn app(state: AppState) -> Router {
-    let mut router = Router::new().merge(callback::router(&state)).merge(health::router());
+    let mut router = Router::new()
+        .merge(callback::router(&state))
+        .merge(health::router())
+        .merge(metrics::router());
     if state.config.admin_token.is_some() {
         router = router.merge(admin::router());
     }
-    router.with_state(state)
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            server::limit_request,
+        ))
+        .with_state(state)
 }
 
 /// A failure that stops the server.
@@ -94,6 +112,10 @@ pub enum ServeError {
     /// The listener failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    /// The apply mode cannot work as configured (e.g. a GitOps remote
+    /// that does not exist).
+    #[error(transparent)]
+    Apply(#[from] apply::ApplyError),
 }
 
 /// Serves on `listener` until SIGINT or SIGTERM, then stops taking
@@ -116,24 +138,50 @@ pub async fn serve_until(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let address = listener.local_addr()?;
+    config.applier.check().await?;
     let state = AppState::open(config).await?;
+    log_watch(&state).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(worker::run(state.clone(), stop_rx));
     let store = state.store.clone();
+    let limits = state.config.limits;
     tracing::info!(
-        address = %listener.local_addr()?,
+        %address,
         route = %state.config.route,
-        mode = state.config.applier.name(),
+        header_read_timeout = ?limits.header_read_timeout,
+        body_read_timeout = ?limits.body_read_timeout,
+        request_timeout = ?limits.request_timeout,
+        max_connections = limits.max_connections,
         "deployer listening"
     );
-    let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await;
+    server::serve(listener, app(state), limits, shutdown).await;
     let _ = stop_tx.send(true);
     if let Err(err) = worker.await {
         tracing::error!("worker ended abnormally: {err}");
     }
     store.close().await;
     tracing::info!("deployer stopped");
-    result.map_err(ServeError::Io)
+    Ok(())
+}
+
+/// Says at start what this deployer watches and how it applies, one line
+/// per image, so that an operator sees a wrong flag before the first push.
+async fn log_watch(state: &AppState) -> Result<(), StoreError> {
+    let config = &state.config;
+    for image in &config.images {
+        let current = state.store.applied(&image.to_string()).await?.map(|a| a.tag);
+        tracing::info!(
+            %image,
+            stage = %config.policy.stage,
+            requirement = %config.policy.requirement,
+            current_tag = current.as_deref().unwrap_or("(none: the first update is applied)"),
+            apply = %config.applier.describe(),
+            state = %config.state.as_ref().map_or_else(|| "in memory (--ephemeral)".to_owned(), |p| p.display().to_string()),
+            "watching"
+        );
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -80,7 +80,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Applied => "applied",
             Self::Refused => "refused",
@@ -101,6 +101,7 @@ impl Outcome {
 
 /// One line of the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {
     /// When the decision was taken.
     pub at: String,
@@ -120,6 +121,7 @@ pub struct HistoryEntry {
 
 /// The tag that is deployed for an image, as far as this deployer knows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Applied {
     /// The normalized repository.
     pub image: String,
@@ -135,6 +137,7 @@ pub struct Applied {
 
 /// The hold flag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Hold {
     /// Whether updates are held back.
     pub held: bool,
@@ -153,8 +156,10 @@ pub struct PendingEvent {
     pub body: Vec<u8>,
 }
 
-/// Everything `tagcast deployer status` shows.
+/// Everything `tagcast deployer status` shows; in JSON (`GET /status`,
+/// `status --format json`) with camelCase members like every other API.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Status {
     /// The hold flag.
     pub hold: Hold,
@@ -177,6 +182,36 @@ fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Creates the state file readable and writable by its owner only (0600)
+/// before SQLite opens it, and takes group and other access away from an
+/// existing one and its `-wal` and `-shm` files: they hold the applied
+/// tags, the history and the bodies of queued callbacks. SQLite creates
+/// `-wal` and `-shm` with the mode of the database file.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        let mut name = path.as_os_str().to_owned();
+        let base = name.clone();
+        for suffix in ["", "-wal", "-shm"] {
+            name.clone_from(&base);
+            name.push(suffix);
+            match std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600)) {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                other => other?,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl Store {
     /// Open (and create if missing) the SQLite file at `path`.
     ///
@@ -185,6 +220,10 @@ impl Store {
     /// [`StoreError`] when the file cannot be opened or is not a state file.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let location = path.display().to_string();
+        owner_only(path).map_err(|e| StoreError {
+            location: location.clone(),
+            source: sqlx::Error::Io(e),
+        })?;
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(|source| StoreError {
                 location: location.clone(),
@@ -206,7 +245,8 @@ impl Store {
         Self::init(pool, location).await
     }
 
-    /// A fresh in-memory store: nothing survives the process.
+    /// A fresh in-memory store: nothing survives the process (`tagcast
+    /// deployer --ephemeral`).
     ///
     /// # Errors
     ///

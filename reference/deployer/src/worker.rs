@@ -62,6 +62,7 @@ pub async fn run_pending(state: &AppState) -> Result<usize, StoreError> {
                     Outcome::Failed,
                     format!("stored event unreadable: {err}"),
                 );
+                state.metrics.update(line.outcome);
                 store.finish(&line).await?;
             }
         }
@@ -77,12 +78,12 @@ pub async fn run_pending(state: &AppState) -> Result<usize, StoreError> {
         if let Some(newer) = events[i + 1..].iter().find(|later| {
             later.data.image == data.image && later.data.tag.channel_cmp(&data.tag) == Some(Ordering::Greater)
         }) {
-            store
-                .finish(&close(
-                    Outcome::Superseded,
-                    format!("newer tag {} queued (event {})", newer.data.tag, newer.id),
-                ))
-                .await?;
+            let line = close(
+                Outcome::Superseded,
+                format!("newer tag {} queued (event {})", newer.data.tag, newer.id),
+            );
+            state.metrics.update(line.outcome);
+            store.finish(&line).await?;
             closed += 1;
             continue;
         }
@@ -90,9 +91,9 @@ pub async fn run_pending(state: &AppState) -> Result<usize, StoreError> {
         let applied = store.applied(&image).await?;
         let current = applied.as_ref().and_then(|a| Tag::parse(&a.tag).ok());
         if let Err(why) = state.config.policy.check(current.as_ref(), &data.tag) {
-            store
-                .finish(&close(Outcome::Refused, format!("not an update: {why}")))
-                .await?;
+            let line = close(Outcome::Refused, format!("not an update: {why}"));
+            state.metrics.update(line.outcome);
+            store.finish(&line).await?;
             closed += 1;
             continue;
         }
@@ -113,6 +114,7 @@ pub async fn run_pending(state: &AppState) -> Result<usize, StoreError> {
                 close(Outcome::Failed, err.to_string())
             }
         };
+        state.metrics.update(line.outcome);
         store.finish(&line).await?;
         closed += 1;
     }

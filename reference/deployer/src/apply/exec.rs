@@ -44,7 +44,7 @@ impl Exec {
             }
         }
         cmd.envs(environment(update));
-        let output = command::run_ok(cmd, "exec command", self.timeout).await?;
+        let output = command::run_ok(cmd, "exec command", self.timeout, command::Chatter::Info).await?;
         Ok(format!("exec command exited with {}", output.status))
     }
 }

@@ -12,6 +12,9 @@ use tokio::process::Command;
 use super::{ApplyError, Update, manifest};
 use crate::command;
 
+/// The `--remote` value that means "commit locally, never fetch or push".
+pub const LOCAL_ONLY: &str = "none";
+
 /// The GitOps mode.
 #[derive(Debug, Clone)]
 pub struct Gitops {
@@ -22,7 +25,8 @@ pub struct Gitops {
     /// The branch to commit to; the checked-out branch when absent.
     pub branch: Option<String>,
     /// The remote to pull from and push to; the first remote (`origin`
-    /// preferred) when absent. No remote: commit locally only.
+    /// preferred) when absent. [`LOCAL_ONLY`] (`--remote none`), or a
+    /// repository without remotes: commit locally only.
     pub remote: Option<String>,
     /// The commit author (`Name <email>`) when git has none configured.
     pub author: String,
@@ -44,14 +48,20 @@ impl Gitops {
         let mut cmd = self.git();
         cmd.args(args);
         let what = format!("git {}", args.first().copied().unwrap_or_default());
-        Ok(command::run_ok(cmd, &what, self.timeout).await?.stdout)
+        // git's progress and hints are chatter at the default level.
+        Ok(command::run_ok(cmd, &what, self.timeout, command::Chatter::Debug)
+            .await?
+            .stdout)
     }
 
     /// Whether a git call succeeds (for probes such as "is there an upstream").
     async fn git_ok(&self, args: &[&str]) -> Result<bool, ApplyError> {
         let mut cmd = self.git();
         cmd.args(args);
-        Ok(command::run(cmd, "git", self.timeout).await?.status.success())
+        Ok(command::run(cmd, "git", self.timeout, command::Chatter::Debug)
+            .await?
+            .status
+            .success())
     }
 
     fn repo_err(&self, reason: impl Into<String>) -> ApplyError {
@@ -80,8 +90,10 @@ impl Gitops {
     }
 
     async fn remote(&self) -> Result<Option<String>, ApplyError> {
-        if let Some(remote) = &self.remote {
-            return Ok(Some(remote.clone()));
+        match self.remote.as_deref() {
+            Some(LOCAL_ONLY) => return Ok(None),
+            Some(remote) => return Ok(Some(remote.to_owned())),
+            None => {}
         }
         let remotes = self.git_out(&["remote"]).await?;
         let remotes: Vec<&str> = remotes.lines().map(str::trim).filter(|r| !r.is_empty()).collect();
@@ -107,6 +119,34 @@ impl Gitops {
             args.extend(["-c".to_owned(), format!("user.email={email}")]);
         }
         Ok(args)
+    }
+
+    /// At start: the work tree is a git repository and the named remote
+    /// exists, so that a typo in `--remote` is an error now rather than a
+    /// failed update later. Returns where updates go, in words.
+    pub(crate) async fn check(&self) -> Result<String, ApplyError> {
+        if !self.git_ok(&["rev-parse", "--is-inside-work-tree"]).await? {
+            return Err(self.repo_err("not a git work tree (--repo)"));
+        }
+        let remotes = self.git_out(&["remote"]).await?;
+        let remotes: Vec<&str> = remotes.lines().map(str::trim).filter(|r| !r.is_empty()).collect();
+        if let Some(named) = self.remote.as_deref().filter(|r| *r != LOCAL_ONLY) {
+            if !remotes.contains(&named) {
+                let known = if remotes.is_empty() {
+                    "it has none".to_owned()
+                } else {
+                    format!("its remotes: {}", remotes.join(", "))
+                };
+                return Err(self.repo_err(format!(
+                    "--remote {named} is not a remote of the repository ({known}); \
+                     name one of them, or give --remote {LOCAL_ONLY} to commit locally"
+                )));
+            }
+        }
+        Ok(match self.remote().await? {
+            Some(remote) => format!("commit and push to {remote}"),
+            None => "commit locally (no remote)".to_owned(),
+        })
     }
 
     pub(crate) async fn apply(&self, update: &Update) -> Result<String, ApplyError> {

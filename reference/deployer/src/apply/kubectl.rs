@@ -121,7 +121,7 @@ impl Kubectl {
     pub(crate) async fn apply(&self, update: &Update) -> Result<String, ApplyError> {
         let mut set = self.command();
         set.args(self.set_image_args(update));
-        let output = command::run_ok(set, "kubectl set image", self.timeout).await?;
+        let output = command::run_ok(set, "kubectl set image", self.timeout, command::Chatter::Info).await?;
         let local = self.has_arg(&["--local", "--dry-run"]);
         if local || self.rollout_timeout.is_zero() {
             return Ok(format!(
@@ -137,7 +137,14 @@ impl Kubectl {
             .args(["rollout", "status", &self.workload()])
             .args(&self.args)
             .arg(format!("--timeout={}s", self.rollout_timeout.as_secs().max(1)));
-        match command::run_ok(status, "kubectl rollout status", self.rollout_timeout + self.timeout).await {
+        match command::run_ok(
+            status,
+            "kubectl rollout status",
+            self.rollout_timeout + self.timeout,
+            command::Chatter::Info,
+        )
+        .await
+        {
             Ok(_) => Ok(format!(
                 "kubectl rolled out {} with {}",
                 self.workload(),
@@ -146,10 +153,11 @@ impl Kubectl {
             Err(err) => {
                 let mut undo = self.command();
                 undo.args(["rollout", "undo", &self.workload()]).args(&self.args);
-                let undone = match command::run_ok(undo, "kubectl rollout undo", self.timeout).await {
-                    Ok(_) => "rolled back".to_owned(),
-                    Err(undo_err) => format!("rollback failed too: {undo_err}"),
-                };
+                let undone =
+                    match command::run_ok(undo, "kubectl rollout undo", self.timeout, command::Chatter::Info).await {
+                        Ok(_) => "rolled back".to_owned(),
+                        Err(undo_err) => format!("rollback failed too: {undo_err}"),
+                    };
                 Err(ApplyError::Failed {
                     program: "kubectl rollout".to_owned(),
                     status: undone,

@@ -8,6 +8,14 @@
 //!
 //! Credentials: the pod's service account (in-cluster), a kubeconfig, or an
 //! explicit server and token file.
+//!
+//! Trust (issue 11, finding 8): when a CA is configured (the kubeconfig's
+//! `certificate-authority`, `--kube-ca`, the service account's `ca.crt`),
+//! it is the only trust anchor — the public roots built into the client are
+//! dropped, so a certificate any public CA issued for the API server's name
+//! is not enough. A bearer token is never sent over plain `http://`, except
+//! to a loopback address (`kubectl proxy`, a test server), where it does not
+//! cross a network.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -180,10 +188,49 @@ impl Access {
         })
     }
 
+    /// Whether the public roots built into the client are trusted: only
+    /// when no CA is configured.
+    pub fn trusts_public_roots(&self) -> bool {
+        self.ca_pem.is_none()
+    }
+
+    /// Refuses to send a bearer token in the clear: `http://` with a token
+    /// is allowed only to a loopback host.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the server and the rule.
+    pub fn check_transport(&self) -> Result<(), String> {
+        let Some(rest) = self.server.strip_prefix("http://") else {
+            return Ok(());
+        };
+        if self.token.is_none() {
+            return Ok(());
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+        };
+        let loopback =
+            host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return Ok(());
+        }
+        Err(format!(
+            "server {} is plain http:// and a bearer token is configured: refusing to send the token \
+             unencrypted; use the API server's https:// URL (plain http is allowed only to a loopback address)",
+            self.server
+        ))
+    }
+
     fn client(&self, timeout: Duration) -> Result<reqwest::Client, String> {
+        self.check_transport()?;
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none());
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_built_in_root_certs(self.trusts_public_roots());
         if let Some(ca) = &self.ca_pem {
             for cert in reqwest::Certificate::from_pem_bundle(ca).map_err(|e| format!("CA certificate: {e}"))? {
                 builder = builder.add_root_certificate(cert);

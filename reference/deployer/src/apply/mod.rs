@@ -65,6 +65,45 @@ impl Applier {
         }
     }
 
+    /// Checks at start what can be checked without applying anything
+    /// (the GitOps repository and its remote).
+    ///
+    /// # Errors
+    ///
+    /// [`ApplyError`] naming what is wrong.
+    pub async fn check(&self) -> Result<(), ApplyError> {
+        if let Self::Gitops(mode) = self {
+            let target = mode.check().await?;
+            tracing::info!(repo = %mode.repo.display(), "gitops: {target}");
+        }
+        Ok(())
+    }
+
+    /// The mode and its target in words, for the log at start (no
+    /// command line, which might carry credentials).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Exec(_) => "exec (sh -c --command)".to_owned(),
+            Self::Kubectl(mode) => format!(
+                "kubectl {} {}/{}",
+                mode.kind,
+                mode.namespace.as_deref().unwrap_or("(context namespace)"),
+                mode.name
+            ),
+            Self::Gitops(mode) => format!(
+                "gitops {} in {} (branch {}, remote {})",
+                mode.path.display(),
+                mode.repo.display(),
+                mode.branch.as_deref().unwrap_or("checked out"),
+                mode.remote.as_deref().unwrap_or("origin or the only one")
+            ),
+            Self::Kubernetes(mode) => format!(
+                "kubernetes {} {}/{} at {}",
+                mode.kind, mode.namespace, mode.name, mode.access.server
+            ),
+        }
+    }
+
     /// The mode's name, as on the command line.
     pub fn name(&self) -> &'static str {
         match self {

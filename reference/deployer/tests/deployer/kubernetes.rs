@@ -132,3 +132,83 @@ async fn no_matching_container_is_a_failure() {
     );
     server.verify().await;
 }
+
+/// Issue 11, finding 8: a bearer token is never sent over plain HTTP to a
+/// non-loopback server; the update fails with a reason naming the rule,
+/// before any connection (192.0.2.10 is TEST-NET-1: nothing answers there,
+/// so a build that tried would fail with a connection error instead).
+#[tokio::test]
+async fn bearer_token_over_plain_http_is_refused_and_nothing_is_sent() {
+    let access = Access {
+        server: "http://192.0.2.10:6443".into(),
+        token: Some(Token::Value("sa-token".into())),
+        ca_pem: None,
+        identity_pem: None,
+        insecure: false,
+    };
+    let err = access.check_transport().unwrap_err();
+    assert!(err.contains("plain http://") && err.contains("https://"), "{err}");
+    let state = state_with(Applier::Kubernetes(Kubernetes {
+        access,
+        namespace: "ga4gh".into(),
+        name: "cwl-wes".into(),
+        kind: WorkloadKind::Deployment,
+        container: Some("wes".into()),
+        rollout_timeout: Duration::ZERO,
+        timeout: Duration::from_secs(5),
+    }))
+    .await;
+    send(&state, callback("evt_1", V1)).await;
+    run_pending(&state).await.unwrap();
+    let history = state.store.history(1).await.unwrap();
+    assert_eq!(history[0].outcome, Outcome::Failed);
+    assert!(
+        history[0].reason.contains("refusing to send the token unencrypted"),
+        "{}",
+        history[0].reason
+    );
+    assert!(state.store.applied(IMAGE).await.unwrap().is_none());
+}
+
+#[test]
+fn plain_http_is_allowed_without_a_token_or_to_loopback() {
+    let access = |server: &str, token: bool| Access {
+        server: server.into(),
+        token: token.then(|| Token::Value("t".into())),
+        ca_pem: None,
+        identity_pem: None,
+        insecure: false,
+    };
+    for server in [
+        "http://127.0.0.1:8001",
+        "http://localhost:8001",
+        "http://[::1]:8001",
+        "https://k8s.example:6443",
+    ] {
+        assert!(access(server, true).check_transport().is_ok(), "{server}");
+    }
+    assert!(access("http://k8s.example", false).check_transport().is_ok());
+    for server in [
+        "http://k8s.example:6443",
+        "http://10.0.0.1",
+        "http://[fd00::1]:6443",
+        "http://127.0.0.1@k8s.example",
+    ] {
+        assert!(access(server, true).check_transport().is_err(), "{server}");
+    }
+}
+
+/// Issue 11, finding 8: a configured CA is the only trust anchor.
+#[test]
+fn a_configured_ca_replaces_the_public_roots() {
+    let mut access = Access {
+        server: "https://k8s.example:6443".into(),
+        token: None,
+        ca_pem: None,
+        identity_pem: None,
+        insecure: false,
+    };
+    assert!(access.trusts_public_roots(), "no CA configured: the public roots");
+    access.ca_pem = Some(b"-----BEGIN CERTIFICATE-----\n".to_vec());
+    assert!(!access.trusts_public_roots(), "a CA configured: only it");
+}

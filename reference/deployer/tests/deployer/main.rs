@@ -2,11 +2,13 @@
 //! socket, the worker driven by `run_pending`, the apply modes against
 //! fakes (a shell hook, wiremock as the Kubernetes API, a git repository).
 
+mod attacks;
 mod deploy_examples;
 mod gitops;
 mod kubectl;
 mod kubernetes;
 mod order;
+mod server;
 
 use std::path::Path;
 use std::time::Duration;
@@ -519,7 +521,7 @@ async fn admin_routes_need_the_token_and_exist_only_with_one() {
     assert_eq!((status, body["held"].clone()), (StatusCode::OK, json!(true)));
     send(&admin, callback("evt_1", V1)).await;
     run_pending(&admin).await.unwrap();
-    let (status, body) = send(&admin, req(Method::GET, &format!("/status?token={token}"), None)).await;
+    let (status, body) = send(&admin, req(Method::GET, "/status", Some(token))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["hold"]["held"], true);
     assert_eq!(body["hold"]["reason"], "INC-7");
