@@ -771,3 +771,138 @@ fn a_failed_update_is_retried_once_its_cause_is_fixed() {
     assert_eq!(retry(&[]).status.code(), Some(1), "nothing failed any more");
     deployer.stop();
 }
+
+/// Issue 11, finding 7: no state file and no explicit `--ephemeral` is a
+/// usage error naming both flags; nothing listens.
+#[test]
+fn without_state_or_ephemeral_the_deployer_refuses_to_start() {
+    let output = tagcast()
+        .args(["deployer", "--listen", "127.0.0.1:0", "--secret", SECRET])
+        .args(["--image", "elixircloud/cwl-wes", "--stage", "production"])
+        .args(["--apply", "exec", "--command", "true"])
+        .env_remove("TAGCAST_STATE")
+        .env_remove("TAGCAST_EPHEMERAL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: no --state: give --state PATH") && stderr.contains("--ephemeral"),
+        "{stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "never listened: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+
+    let output = tagcast()
+        .args(["deployer", "--state", "x.db", "--ephemeral", "--secret", SECRET])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "both at once is a usage error");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot be used with"));
+}
+
+/// Issue 14, item 3: the operator's view of a running deployer — JSON logs
+/// without terminal colour codes whose first lines say what it watches,
+/// `/metrics` like the broker's, and a camelCase status.
+#[test]
+fn operator_sees_what_it_watches_metrics_and_a_camel_case_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let state = dir.path().join("state.db");
+    let admin = "operator-admin-token-0123";
+    let deployer = Deployer::start(
+        dir.path(),
+        &[
+            "--state",
+            state.to_str().unwrap(),
+            "--current-tag",
+            V1,
+            "--log-format",
+            "json",
+            "--admin-token",
+            admin,
+            "--apply",
+            "exec",
+            "--command",
+            &hook(&runs),
+        ],
+    );
+    assert_eq!(deployer.callback("evt_2", V2).0, 202);
+    wait_for("the upgrade", || hook_runs(&runs).len() == 1);
+    wait_for("the history line", || history_len(&state) == 1);
+
+    let (status, metrics) = http_text(deployer.address, "GET", "/metrics", &[]);
+    assert_eq!(status, 200, "{metrics}");
+    assert!(
+        metrics.contains("tagcast_deployer_callbacks_total{outcome=\"accepted\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tagcast_deployer_updates_total{outcome=\"applied\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tagcast_deployer_held 0"), "{metrics}");
+
+    let bearer = [("Authorization", format!("Bearer {admin}"))];
+    let (status, body) = http(deployer.address, "GET", "/status", &bearer, b"");
+    assert_eq!(status, 200, "{body}");
+    for (member, value) in [
+        ("/applied/0/eventId", "evt_2"),
+        ("/history/0/eventId", "evt_2"),
+        ("/applied/0/tag", V2),
+    ] {
+        assert_eq!(
+            body.pointer(member).and_then(Value::as_str),
+            Some(value),
+            "{member}: {body}"
+        );
+    }
+    assert!(body.pointer("/applied/0/appliedAt").is_some(), "{body}");
+    let text = body.to_string();
+    assert!(!text.contains("event_id") && !text.contains("applied_at"), "{text}");
+    assert_eq!(
+        read_status(&state)["history"][0]["eventId"],
+        "evt_2",
+        "status --format json too"
+    );
+
+    deployer.stop();
+    let log = std::fs::read_to_string(dir.path().join(format!("deployer-{}.log", std::process::id()))).unwrap();
+    assert!(!log.contains('\u{1b}'), "no colour codes in JSON logs:\n{log}");
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let watching = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "watching")
+        .unwrap_or_else(|| panic!("no 'watching' line:\n{log}"));
+    assert_eq!(watching["level"], "INFO");
+    assert_eq!(watching["fields"]["image"], IMAGE);
+    assert_eq!(watching["fields"]["stage"], "production");
+    assert_eq!(watching["fields"]["requirement"], "^1.1");
+    assert_eq!(watching["fields"]["current_tag"], V1);
+    assert_eq!(watching["fields"]["apply"], "exec (sh -c --command)");
+}
+
+/// One HTTP/1.1 request, `Connection: close`; the status and the body as text.
+fn http_text(address: SocketAddr, method: &str, path: &str, headers: &[(&str, String)]) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_owned());
+    (status, body)
+}

@@ -4,8 +4,6 @@
 //! untouched. The slow-client rows need a real socket: `server.rs`; the
 //! GitOps symlink rows: `gitops.rs`.
 
-use std::sync::{Arc, Mutex};
-
 use axum::http::HeaderValue;
 
 use crate::*;
@@ -295,33 +293,11 @@ async fn reads_never_return_a_secret() {
     assert_eq!(runs(&dir.path().join("runs")).len(), 1);
 }
 
-/// A `MakeWriter` into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Every attack above, at debug level, with the log captured: no secret,
 /// token or signature the test used appears in it.
 #[tokio::test]
 async fn logs_never_carry_a_secret_token_or_signature() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = capture_logs(tracing::Level::DEBUG);
 
     let (_dir, state) = target().await;
     let other = Secret::generate([7; 32]);
@@ -352,7 +328,7 @@ async fn logs_never_carry_a_secret_token_or_signature() {
     .await;
     tracing::debug!(config = ?state.config, "config");
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert!(log.contains("rejected callback"), "the log was captured: {log}");
     assert!(log.contains("Config {"), "{log}");
     let signature_value = signature.split_once(',').unwrap().1;

@@ -1,5 +1,6 @@
 //! The gitops mode against real git repositories (ignored: needs git).
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::*;
@@ -247,4 +248,115 @@ async fn a_manifest_path_that_climbs_out_is_refused() {
     assert!(history[0].reason.contains(".."), "{}", history[0].reason);
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), original);
     assert_eq!(commits(&work), "1", "nothing committed");
+}
+
+/// A work tree with `origin`, a bare clone of it.
+fn repo_with_origin(dir: &Path) -> (PathBuf, PathBuf) {
+    let work = dir.join("work");
+    let bare = dir.join("remote.git");
+    std::fs::create_dir(&work).unwrap();
+    repo(&work);
+    git(
+        dir,
+        &[
+            "clone",
+            "--quiet",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    (work, bare)
+}
+
+fn with_remote(dir: &Path, remote: &str) -> Applier {
+    match mode(dir) {
+        Applier::Gitops(mut gitops) => {
+            gitops.remote = Some(remote.to_owned());
+            Applier::Gitops(gitops)
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// Issue 14, item 3: `--remote none` commits locally, even when the
+/// repository has a remote; nothing is fetched or pushed.
+#[tokio::test]
+#[ignore = "needs git"]
+async fn remote_none_commits_locally_and_pushes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (work, bare) = repo_with_origin(dir.path());
+    let remote_before = git(&bare, &["rev-parse", "main"]);
+    let applier = with_remote(&work, "none");
+    applier.check().await.unwrap();
+    let state = state_with(applier).await;
+    send(&state, callback("evt_2", V2)).await;
+    run_pending(&state).await.unwrap();
+    let history = state.store.history(1).await.unwrap();
+    assert_eq!(history[0].outcome, Outcome::Applied, "{}", history[0].reason);
+    assert!(history[0].reason.ends_with(" on main"), "{}", history[0].reason);
+    assert_eq!(git(&bare, &["rev-parse", "main"]), remote_before, "nothing pushed");
+    assert!(git(&work, &["log", "-1", "--format=%B"]).contains("Event: evt_2"));
+}
+
+/// Issue 14, item 3: a `--remote` the repository does not have is an
+/// error at start, naming the remotes it has; nothing is committed.
+#[tokio::test]
+#[ignore = "needs git"]
+async fn a_remote_the_repository_lacks_is_an_error_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (work, _bare) = repo_with_origin(dir.path());
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    let err = with_remote(&work, "upstream").check().await.unwrap_err().to_string();
+    assert!(
+        err.contains("--remote upstream is not a remote of the repository (its remotes: origin)")
+            && err.contains("--remote none"),
+        "{err}"
+    );
+    let err = tagcast_deployer::serve_until(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        {
+            let mut config = Config::new(
+                vec![secret()],
+                vec![Repository::parse(IMAGE).unwrap()],
+                policy(),
+                with_remote(&work, "upstream"),
+            );
+            config.state = None;
+            config
+        },
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("--remote upstream"),
+        "the server does not start: {err}"
+    );
+    assert_eq!(git(&work, &["rev-parse", "HEAD"]), head, "nothing committed");
+}
+
+/// Issue 14, item 3: git's own output and "finished" lines are debug
+/// chatter; at the default level the log says what was applied, not how
+/// git got there.
+#[tokio::test]
+#[ignore = "needs git"]
+async fn git_chatter_is_logged_at_debug_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (work, _bare) = repo_with_origin(dir.path());
+    let (info, guard) = capture_logs(tracing::Level::INFO);
+    let state = state_with(mode(&work)).await;
+    send(&state, callback("evt_2", V2)).await;
+    run_pending(&state).await.unwrap();
+    drop(guard);
+    let log = info.text();
+    assert!(log.contains("applied: committed"), "{log}");
+    assert!(!log.contains("program=\"git"), "git chatter at INFO:\n{log}");
+
+    let (debug, guard) = capture_logs(tracing::Level::DEBUG);
+    send(&state, callback("evt_3", V3)).await;
+    run_pending(&state).await.unwrap();
+    drop(guard);
+    assert!(debug.text().contains("program=\"git"), "still there at debug");
 }
