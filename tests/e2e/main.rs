@@ -11,6 +11,7 @@ mod deployer;
 mod interop;
 mod registry;
 mod registry_config;
+mod security;
 mod soak;
 mod support;
 mod tag;
