@@ -12,7 +12,7 @@
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -58,7 +58,13 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
     bool::from(Sha256::digest(given.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())))
 }
 
-fn unauthorized() -> Response {
+fn unauthorized(query: Option<&str>) -> Response {
+    // Never the token itself: only whether one was put into the URL.
+    if query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("token="))) {
+        tracing::warn!("admin request refused: a token in the query string is not accepted; use Authorization: Bearer");
+    } else {
+        tracing::warn!("admin request refused: no valid Authorization: Bearer token");
+    }
     let mut response = ApiError::new(ErrorCode::Unauthorized, "a valid admin token is required").into_response();
     response
         .headers_mut()
@@ -71,9 +77,14 @@ fn store_failed(err: &crate::StoreError) -> Response {
     ApiError::new(ErrorCode::Internal, "state store unavailable").into_response()
 }
 
-async fn get_status(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<StatusQuery>) -> Response {
+async fn get_status(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<StatusQuery>,
+) -> Response {
     if !authorized(&state, &headers) {
-        return unauthorized();
+        return unauthorized(uri.query());
     }
     match state.store.status(query.history.unwrap_or(20).min(1000)).await {
         Ok(status) => axum::Json(status).into_response(),
@@ -81,9 +92,14 @@ async fn get_status(State(state): State<AppState>, headers: HeaderMap, Query(que
     }
 }
 
-async fn post_hold(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<HoldQuery>) -> Response {
+async fn post_hold(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<HoldQuery>,
+) -> Response {
     if !authorized(&state, &headers) {
-        return unauthorized();
+        return unauthorized(uri.query());
     }
     match state.store.set_hold(true, query.reason.as_deref()).await {
         Ok(()) => {
@@ -94,9 +110,9 @@ async fn post_hold(State(state): State<AppState>, headers: HeaderMap, Query(quer
     }
 }
 
-async fn post_release(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn post_release(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     if !authorized(&state, &headers) {
-        return unauthorized();
+        return unauthorized(uri.query());
     }
     match state.store.set_hold(false, None).await {
         Ok(()) => {

@@ -297,39 +297,23 @@ async fn reads_never_return_a_secret() {
 /// token or signature the test used appears in it.
 #[tokio::test]
 async fn logs_never_carry_a_secret_token_or_signature() {
-    let (captured, _guard) = capture_logs(tracing::Level::DEBUG);
-
-    let (_dir, state) = target().await;
-    let other = Secret::generate([7; 32]);
-    let good = callback("evt_1", V1);
-    let signature = good.headers()["webhook-signature"].to_str().unwrap().to_owned();
-    send(&state, good).await;
-    run_pending(&state).await.unwrap();
-    send(&state, signed("evt_2", event("evt_2", IMAGE, V2, None), &other, now())).await;
-    send(
-        &state,
-        with_header(callback("evt_3", V2), "webhook-signature", &signature[..10]),
-    )
-    .await;
-    send(
-        &state,
-        admin_request(Method::GET, &format!("/status?token={ADMIN}"), None),
-    )
-    .await;
-    send(
-        &state,
-        admin_request(Method::POST, "/hold", Some("Bearer wrong-token-0123456789")),
-    )
-    .await;
-    send(
-        &state,
-        admin_request(Method::GET, "/status", Some(&format!("Bearer {ADMIN}"))),
-    )
-    .await;
-    tracing::debug!(config = ?state.config, "config");
-
-    let log = captured.text();
+    // tracing caches per call site whether anyone listens; a site first
+    // hit by a parallel test while this test's subscriber was being
+    // registered can miss it once. The capture is checked (the rejection
+    // and the config lines are there) and the scenario run again if not,
+    // so the search below never passes on an empty log.
+    let mut attempt = 0;
+    let (log, signature, other) = loop {
+        attempt += 1;
+        let (log, signature, other) = log_every_attack().await;
+        let complete =
+            log.contains("rejected callback") && log.contains("admin request refused") && log.contains("Config {");
+        if complete || attempt == 5 {
+            break (log, signature, other);
+        }
+    };
     assert!(log.contains("rejected callback"), "the log was captured: {log}");
+    assert!(log.contains("admin request refused"), "{log}");
     assert!(log.contains("Config {"), "{log}");
     let signature_value = signature.split_once(',').unwrap().1;
     for (what, needle) in [
@@ -366,4 +350,42 @@ async fn state_files_are_owner_only() {
     let store = tagcast_deployer::Store::open(&old).await.unwrap();
     assert_eq!(std::fs::metadata(&old).unwrap().permissions().mode() & 0o777, 0o600);
     store.close().await;
+}
+
+/// The attacks of the test above, with the log at debug captured; the
+/// log, the good signature and the other secret.
+async fn log_every_attack() -> (String, String, Secret) {
+    let (captured, guard) = capture_logs(tracing::Level::DEBUG);
+
+    let (_dir, state) = target().await;
+    let other = Secret::generate([7; 32]);
+    let good = callback("evt_1", V1);
+    let signature = good.headers()["webhook-signature"].to_str().unwrap().to_owned();
+    send(&state, good).await;
+    run_pending(&state).await.unwrap();
+    send(&state, signed("evt_2", event("evt_2", IMAGE, V2, None), &other, now())).await;
+    send(
+        &state,
+        with_header(callback("evt_3", V2), "webhook-signature", &signature[..10]),
+    )
+    .await;
+    send(
+        &state,
+        admin_request(Method::GET, &format!("/status?token={ADMIN}"), None),
+    )
+    .await;
+    send(
+        &state,
+        admin_request(Method::POST, "/hold", Some("Bearer wrong-token-0123456789")),
+    )
+    .await;
+    send(
+        &state,
+        admin_request(Method::GET, "/status", Some(&format!("Bearer {ADMIN}"))),
+    )
+    .await;
+    tracing::debug!(config = ?state.config, "config");
+
+    drop(guard);
+    (captured.text(), signature, other)
 }

@@ -343,20 +343,35 @@ async fn a_remote_the_repository_lacks_is_an_error_at_start() {
 #[tokio::test]
 #[ignore = "needs git"]
 async fn git_chatter_is_logged_at_debug_only() {
+    // Run again when a capture came back incomplete (see
+    // `attacks::logs_never_carry_a_secret_token_or_signature`): the
+    // "applied" line is in both logs of a complete capture.
+    let mut attempt = 0;
+    let (info, debug) = loop {
+        attempt += 1;
+        let (info, debug) = apply_twice_capturing().await;
+        if (info.contains("applied: committed") && debug.contains("applied: committed")) || attempt == 5 {
+            break (info, debug);
+        }
+    };
+    assert!(info.contains("applied: committed"), "{info}");
+    assert!(!info.contains("program=\"git"), "git chatter at INFO:\n{info}");
+    assert!(debug.contains("program=\"git"), "still there at debug:\n{debug}");
+}
+
+/// Two updates through gitops: the first with the log captured at INFO,
+/// the second at DEBUG.
+async fn apply_twice_capturing() -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let (work, _bare) = repo_with_origin(dir.path());
-    let (info, guard) = capture_logs(tracing::Level::INFO);
     let state = state_with(mode(&work)).await;
+    let (info, guard) = capture_logs(tracing::Level::INFO);
     send(&state, callback("evt_2", V2)).await;
     run_pending(&state).await.unwrap();
     drop(guard);
-    let log = info.text();
-    assert!(log.contains("applied: committed"), "{log}");
-    assert!(!log.contains("program=\"git"), "git chatter at INFO:\n{log}");
-
     let (debug, guard) = capture_logs(tracing::Level::DEBUG);
     send(&state, callback("evt_3", V3)).await;
     run_pending(&state).await.unwrap();
     drop(guard);
-    assert!(debug.text().contains("program=\"git"), "still there at debug");
+    (info.text(), debug.text())
 }
