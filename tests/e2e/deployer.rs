@@ -715,6 +715,8 @@ fn secret_file_adds_rotation_secrets() {
     );
     let (status, body) = deployer.post("evt_1", &event("evt_1", V1), next, now());
     assert_eq!(status, 202, "signed with the file's secret: {body}");
+    // Applied before the next arrives: queued together, V1 would be superseded.
+    wait_for("the first upgrade", || hook_runs(&runs).len() == 1);
     let (status, _) = deployer.post("evt_2", &event("evt_2", V2), SECRET, now());
     assert_eq!(status, 202, "and still with --secret");
     wait_for("both upgrades", || hook_runs(&runs).len() == 2);
