@@ -53,8 +53,8 @@ pub struct BrokerArgs {
     /// The broker's URL as registries and subscribers reach it [default: http://LISTEN].
     #[arg(long, env = "TAGCAST_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
-    /// Allow http callback URLs and ones on loopback, private and link-local
-    /// addresses (never cloud metadata addresses).
+    /// Allow callback and registry URLs on loopback and private addresses, and
+    /// plain http to literal such addresses (never link-local or cloud metadata ones).
     #[arg(long, env = "TAGCAST_ALLOW_PRIVATE_CALLBACKS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     allow_private_callbacks: Option<bool>,
     /// A TOML file with the same keys as these flags (database-url = "…").
@@ -97,6 +97,33 @@ pub struct BrokerArgs {
     /// top of their path token (set it in the registry's endpoint headers).
     #[arg(long, env = "TAGCAST_HOOK_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     hook_token: Option<String>,
+    /// Allow plain http callback and registry URLs to any host.
+    #[arg(long, env = "TAGCAST_ALLOW_HTTP_CALLBACKS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    allow_http_callbacks: Option<bool>,
+    /// How long a client may take to send a request's headers, or stay idle between requests [default: 10s].
+    #[arg(long, env = "TAGCAST_HEADER_READ_TIMEOUT", value_name = "DURATION")]
+    header_read_timeout: Option<String>,
+    /// How long a client may take to send a request's body; then 408 [default: 30s].
+    #[arg(long, env = "TAGCAST_BODY_READ_TIMEOUT", value_name = "DURATION")]
+    body_read_timeout: Option<String>,
+    /// How long one request may take, body and answer; then 503 [default: 60s].
+    #[arg(long, env = "TAGCAST_REQUEST_TIMEOUT", value_name = "DURATION")]
+    request_timeout: Option<String>,
+    /// Client connections open at once; more are answered 503 and closed [default: 1024].
+    #[arg(long, env = "TAGCAST_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Events one inbound hook may carry; more get 413 [default: 100].
+    #[arg(long, env = "TAGCAST_MAX_EVENTS_PER_HOOK", value_name = "N")]
+    max_events_per_hook: Option<usize>,
+    /// Requests per hook token, N/s, N/m or N/h, 0 for none; more get 429 [default: 1000/s].
+    #[arg(long, env = "TAGCAST_HOOK_RATE_LIMIT", value_name = "RATE")]
+    hook_rate_limit: Option<String>,
+    /// Requests per client address, N/s, N/m or N/h, 0 for none; more get 429 [default: 1000/s].
+    #[arg(long, env = "TAGCAST_CLIENT_RATE_LIMIT", value_name = "RATE")]
+    client_rate_limit: Option<String>,
+    /// Where a generated admin token is written, mode 0600 [default: tagcast-broker.admin-token].
+    #[arg(long, env = "TAGCAST_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    admin_token_file: Option<String>,
     /// A registry the broker talks to, as key=value pairs (repeatable; in the
     /// environment separated by ';'): host=, kind=, api=, verify-required=,
     /// and pull-/manage- credentials (username=, password-file=,
@@ -140,6 +167,15 @@ impl BrokerArgs {
             verify_grace: self.verify_grace.clone(),
             hook_token: self.hook_token.clone(),
             registries: (!self.registries.is_empty()).then(|| self.registries.clone()),
+            allow_http_callbacks: self.allow_http_callbacks,
+            header_read_timeout: self.header_read_timeout.clone(),
+            body_read_timeout: self.body_read_timeout.clone(),
+            request_timeout: self.request_timeout.clone(),
+            max_connections: self.max_connections,
+            max_events_per_hook: self.max_events_per_hook,
+            hook_rate_limit: self.hook_rate_limit.clone(),
+            client_rate_limit: self.client_rate_limit.clone(),
+            admin_token_file: self.admin_token_file.clone(),
         }
     }
 }

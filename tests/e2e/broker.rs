@@ -412,14 +412,26 @@ fn tags(received: &[Received]) -> Vec<String> {
 
 #[test]
 fn a_distribution_push_becomes_one_signed_callback() {
-    // Without --admin-token the broker generates one and prints it once.
-    let mut broker = Broker::start("sqlite::memory:", &[]);
+    // Without --admin-token the broker generates one and writes it to a
+    // file only its owner can read; standard output names the file only.
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin-token");
+    let mut broker = Broker::start("sqlite::memory:", &["--admin-token-file", token_file.to_str().unwrap()]);
     let mut line = String::new();
     BufReader::new(broker.child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let token = line.rsplit(' ').next().unwrap().trim().to_owned();
-    assert!(line.contains("admin token") && token.len() >= 32, "{line}");
+    let token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    assert!(
+        line.contains("admin token") && line.contains("admin-token") && token.len() >= 32,
+        "{line}"
+    );
+    assert!(!line.contains(&token), "the token is not printed: {line}");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the token file is the owner's only");
+    }
 
     let receiver = Receiver::start(&[]);
     let image = format!("{REGISTRY}/team/cwl-wes");

@@ -4,7 +4,8 @@
 //! the latency percentiles of the acknowledgements.
 //!
 //! ```sh
-//! tagcast broker --database-url sqlite://load.db --admin-token "$T" --allow-private-callbacks &
+//! tagcast broker --database-url sqlite://load.db --admin-token "$T" --allow-private-callbacks \
+//!   --hook-rate-limit 0 --client-rate-limit 0 &
 //! cargo run --release -p tagcast-broker --example hook_load -- http://127.0.0.1:8080 "$T" 2000 8
 //! ```
 //!

@@ -22,6 +22,31 @@ pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
 /// The default inbound body limit, 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// The default cap on open client connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The default cap on events per inbound hook. CNCF Distribution sends one
+/// envelope per event queue flush; 100 is far above what one push makes.
+pub const DEFAULT_MAX_EVENTS_PER_HOOK: usize = 100;
+/// The default rate limit, per hook token and per client address: far above
+/// what a registry or an operator sends, far below a flood.
+pub const DEFAULT_RATE_LIMIT: &str = "1000/s";
+/// Where a generated admin token is written by default when the database
+/// is not a SQLite file (else beside it, `<file>.admin-token`).
+pub const DEFAULT_ADMIN_TOKEN_FILE: &str = "tagcast-broker.admin-token";
+
+/// `<file>.admin-token` beside a SQLite database file, else
+/// [`DEFAULT_ADMIN_TOKEN_FILE`] in the working directory.
+fn default_admin_token_file(database_url: &str) -> std::path::PathBuf {
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|path| !path.is_empty() && !path.starts_with(':'));
+    match file {
+        Some(path) => format!("{path}.admin-token").into(),
+        None => DEFAULT_ADMIN_TOKEN_FILE.into(),
+    }
+}
+
 /// Every setting, each optional: what one source (flags and environment, or
 /// the file) gives.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -63,6 +88,24 @@ pub struct Settings {
     pub hook_token: Option<String>,
     /// `[[registries]]` (`--registry`): per registry host, its kind, API and credentials.
     pub registries: Option<Vec<RegistrySettings>>,
+    /// `allow-http-callbacks`: allow plain `http://` callback and registry URLs.
+    pub allow_http_callbacks: Option<bool>,
+    /// `header-read-timeout`: how long a client may take to send a request's headers.
+    pub header_read_timeout: Option<String>,
+    /// `body-read-timeout`: how long a client may take to send a request's body.
+    pub body_read_timeout: Option<String>,
+    /// `request-timeout`: how long one request may take, body and answer.
+    pub request_timeout: Option<String>,
+    /// `max-connections`: the most client connections open at once.
+    pub max_connections: Option<usize>,
+    /// `max-events-per-hook`: the most events one inbound hook may carry.
+    pub max_events_per_hook: Option<usize>,
+    /// `hook-rate-limit`: requests per hook token, e.g. `1000/s`; `0` disables.
+    pub hook_rate_limit: Option<String>,
+    /// `client-rate-limit`: requests per client address, e.g. `1000/s`; `0` disables.
+    pub client_rate_limit: Option<String>,
+    /// `admin-token-file`: where a generated admin token is written (mode 0600).
+    pub admin_token_file: Option<String>,
 }
 
 impl Settings {
@@ -105,6 +148,15 @@ impl Settings {
             verify_grace: self.verify_grace.or(lower.verify_grace),
             hook_token: self.hook_token.or(lower.hook_token),
             registries: self.registries.or(lower.registries),
+            allow_http_callbacks: self.allow_http_callbacks.or(lower.allow_http_callbacks),
+            header_read_timeout: self.header_read_timeout.or(lower.header_read_timeout),
+            body_read_timeout: self.body_read_timeout.or(lower.body_read_timeout),
+            request_timeout: self.request_timeout.or(lower.request_timeout),
+            max_connections: self.max_connections.or(lower.max_connections),
+            max_events_per_hook: self.max_events_per_hook.or(lower.max_events_per_hook),
+            hook_rate_limit: self.hook_rate_limit.or(lower.hook_rate_limit),
+            client_rate_limit: self.client_rate_limit.or(lower.client_rate_limit),
+            admin_token_file: self.admin_token_file.or(lower.admin_token_file),
         }
     }
 }
@@ -159,6 +211,60 @@ pub struct Config {
     pub hook_token: Option<String>,
     /// The configured registries, secrets loaded.
     pub registries: Vec<Registry>,
+    /// Whether plain `http://` callback and registry URLs are allowed.
+    pub allow_http_callbacks: bool,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body.
+    pub body_read_timeout: Duration,
+    /// How long one request may take.
+    pub request_timeout: Duration,
+    /// The most client connections open at once.
+    pub max_connections: usize,
+    /// The most events one inbound hook may carry.
+    pub max_events_per_hook: usize,
+    /// Requests per hook token; `None`: unlimited.
+    pub hook_rate_limit: Option<Rate>,
+    /// Requests per client address; `None`: unlimited.
+    pub client_rate_limit: Option<Rate>,
+    /// Where a generated admin token is written.
+    pub admin_token_file: std::path::PathBuf,
+}
+
+/// A rate limit: `count` requests per `per`, in bursts of up to `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Requests allowed per period (and the largest burst).
+    pub count: u32,
+    /// The period.
+    pub per: Duration,
+}
+
+impl Rate {
+    /// Parses `N/s`, `N/m` or `N/h`; `0` means no limit.
+    ///
+    /// # Errors
+    ///
+    /// The rule broken, for [`ConfigError::Invalid`].
+    pub fn parse(text: &str) -> Result<Option<Self>, &'static str> {
+        const RULE: &str = "expected N/s, N/m or N/h with N at least 1, or 0 for no limit";
+        let text = text.trim();
+        if text == "0" {
+            return Ok(None);
+        }
+        let (count, unit) = text.split_once('/').ok_or(RULE)?;
+        let count: u32 = count.trim().parse().map_err(|_| RULE)?;
+        let per = match unit.trim() {
+            "s" => Duration::from_secs(1),
+            "m" => Duration::from_secs(60),
+            "h" => Duration::from_secs(3600),
+            _ => return Err(RULE),
+        };
+        if count == 0 {
+            return Err(RULE);
+        }
+        Ok(Some(Self { count, per }))
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -183,6 +289,15 @@ impl std::fmt::Debug for Config {
             .field("verify_grace", &self.verify_grace)
             .field("hook_token", &self.hook_token.as_ref().map(|_| "<redacted>"))
             .field("registries", &self.registries)
+            .field("allow_http_callbacks", &self.allow_http_callbacks)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_events_per_hook", &self.max_events_per_hook)
+            .field("hook_rate_limit", &self.hook_rate_limit)
+            .field("client_rate_limit", &self.client_rate_limit)
+            .field("admin_token_file", &self.admin_token_file)
             .finish()
     }
 }
@@ -308,9 +423,21 @@ impl Config {
         if delivery_per_subscriber == 0 {
             return Err(invalid("delivery-per-subscriber", "0", "expected at least 1"));
         }
+        let max_connections = settings.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if max_connections == 0 {
+            return Err(invalid("max-connections", "0", "expected at least 1"));
+        }
+        let max_events_per_hook = settings.max_events_per_hook.unwrap_or(DEFAULT_MAX_EVENTS_PER_HOOK);
+        if max_events_per_hook == 0 {
+            return Err(invalid("max-events-per-hook", "0", "expected at least 1"));
+        }
+        let rate = |key: &'static str, value: Option<String>| match value {
+            None => Rate::parse(DEFAULT_RATE_LIMIT).map_err(|rule| invalid(key, DEFAULT_RATE_LIMIT, rule)),
+            Some(text) => Rate::parse(&text).map_err(|rule| invalid(key, &text, rule)),
+        };
         Ok(Self {
             listen,
-            database_url,
+            database_url: database_url.clone(),
             admin_token: settings.admin_token,
             public_url,
             allow_private_callbacks: settings.allow_private_callbacks.unwrap_or(false),
@@ -327,18 +454,60 @@ impl Config {
             verify_grace: duration("verify-grace", settings.verify_grace, Duration::from_secs(60))?,
             hook_token: settings.hook_token,
             registries: crate::registries::load(settings.registries.unwrap_or_default(), env)?,
+            allow_http_callbacks: settings.allow_http_callbacks.unwrap_or(false),
+            header_read_timeout: duration(
+                "header-read-timeout",
+                settings.header_read_timeout,
+                Duration::from_secs(10),
+            )?,
+            body_read_timeout: duration("body-read-timeout", settings.body_read_timeout, Duration::from_secs(30))?,
+            request_timeout: duration("request-timeout", settings.request_timeout, Duration::from_secs(60))?,
+            max_connections,
+            max_events_per_hook,
+            hook_rate_limit: rate("hook-rate-limit", settings.hook_rate_limit)?,
+            client_rate_limit: rate("client-rate-limit", settings.client_rate_limit)?,
+            admin_token_file: settings
+                .admin_token_file
+                .map(Into::into)
+                .unwrap_or_else(|| default_admin_token_file(&database_url)),
         })
     }
 
-    /// The defaults, for tests: an in-memory database, private callbacks
-    /// allowed, and no digest re-checks, so that a test never resolves an
-    /// external registry's name (a test that wants re-checks turns them on
-    /// against a local registry).
+    /// Which outbound URLs are allowed beyond public `https`.
+    pub fn outbound_policy(&self) -> crate::ssrf::Policy {
+        crate::ssrf::Policy {
+            allow_private: self.allow_private_callbacks,
+            allow_http: self.allow_http_callbacks,
+        }
+    }
+
+    /// The limits of the server loop.
+    pub fn server_limits(&self) -> crate::server::Limits {
+        crate::server::Limits {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections,
+        }
+    }
+
+    /// The limits of one request.
+    pub fn request_limits(&self) -> crate::server::RequestLimits {
+        crate::server::RequestLimits {
+            body_read_timeout: self.body_read_timeout,
+            request_timeout: self.request_timeout,
+            body_limit: self.body_limit,
+        }
+    }
+
+    /// The defaults, for tests: an in-memory database, private and http
+    /// callbacks allowed, and no digest re-checks, so that a test never
+    /// resolves an external registry's name (a test that wants re-checks
+    /// turns them on against a local registry).
     pub fn for_tests() -> Self {
         let mut config = Self::from_settings(Settings {
             database_url: Some("sqlite::memory:".into()),
             allow_private_callbacks: Some(true),
             verify_digests: Some(false),
+            allow_http_callbacks: Some(true),
             poll_interval: Some("50ms".into()),
             ..Settings::default()
         })

@@ -145,7 +145,7 @@ async fn attempt(state: &AppState, client: &reqwest::Client, delivery: DueDelive
     } else if let Some(reason) = superseded(&delivery) {
         Some((DeliveryState::Skipped, reason, "skipped"))
     } else {
-        ssrf::check_literal(&delivery.callback_url, state.config.allow_private_callbacks)
+        ssrf::check_url(&delivery.callback_url, state.config.outbound_policy())
             .err()
             .map(|err| (DeliveryState::Failed, err.to_string(), "refused"))
     };

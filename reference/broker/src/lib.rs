@@ -17,8 +17,10 @@ pub mod inbound;
 pub mod manage;
 pub mod matching;
 pub mod metrics;
+pub mod ratelimit;
 pub mod registries;
 pub mod resolve;
+pub mod server;
 pub mod ssrf;
 pub mod store;
 pub mod verify;
@@ -60,6 +62,10 @@ pub struct Shared {
     pub hook_auth: inbound::HookAuth,
     /// The hooks the broker manages in registries.
     pub manager: manage::reconcile::Manager,
+    /// Requests per client address.
+    pub client_limiter: ratelimit::Limiter<std::net::IpAddr>,
+    /// Requests per hook token (keyed by the token's SHA-256).
+    pub hook_limiter: ratelimit::Limiter<[u8; 32]>,
 }
 
 /// The state of the app.
@@ -74,6 +80,14 @@ pub enum BrokerError {
     /// The listener failed.
     #[error("the HTTP server failed")]
     Io(#[from] std::io::Error),
+    /// The generated admin token could not be written.
+    #[error("cannot write the generated admin token to {path}")]
+    TokenFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// The state of a started broker, and the admin token if this start
@@ -107,6 +121,7 @@ pub async fn start(store: Arc<dyn Store>, config: Config) -> Result<Started, Bro
         }
     };
     let (shutting_down, _) = watch::channel(false);
+    let config_rates = (config.client_rate_limit, config.hook_rate_limit);
     let hook_auth = inbound::HookAuth {
         bearer: config.hook_token.clone(),
     };
@@ -121,6 +136,8 @@ pub async fn start(store: Arc<dyn Store>, config: Config) -> Result<Started, Bro
         shutting_down,
         hook_auth,
         manager: manage::reconcile::Manager::new(),
+        client_limiter: ratelimit::Limiter::new(config_rates.0),
+        hook_limiter: ratelimit::Limiter::new(config_rates.1),
     });
     Ok(Started {
         state,
@@ -159,6 +176,14 @@ pub fn app(state: AppState) -> Router {
         .merge(api::ops::router())
         .fallback(api::fallback)
         .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            server::limit_request,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit_clients,
+        ))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -183,20 +208,51 @@ async fn log_request(request: Request, next: Next) -> Response {
     response
 }
 
-/// Opens the database, starts, prints a generated admin token once, and
-/// serves until SIGTERM or SIGINT.
+/// Opens the database, starts, writes a generated admin token to its file
+/// (mode 0600), and serves until SIGTERM or SIGINT.
 ///
 /// # Errors
 ///
-/// The database or the listener failed.
+/// The database or the listener failed, or the token file cannot be written.
 pub async fn serve(listener: TcpListener, config: Config) -> Result<(), BrokerError> {
     let store = store::open(&config.database_url).await?;
+    let token_file = config.admin_token_file.clone();
     let started = start(store, config).await?;
     if let Some(token) = &started.generated_admin_token {
-        // Printed, never logged: shown this once.
-        println!("tagcast broker: generated admin token (shown once, store it now): {token}");
+        // Never on standard output or in a log, where terminals, CI logs and
+        // log shippers keep it: in a file only its owner can read.
+        write_secret_file(&token_file, token).map_err(|source| BrokerError::TokenFile {
+            path: token_file.display().to_string(),
+            source,
+        })?;
+        println!(
+            "tagcast broker: generated admin token written to {} (mode 0600)",
+            token_file.display()
+        );
     }
     run(listener, started.state, shutdown_signal()).await
+}
+
+/// Writes `secret` to a new file at `path` that only its owner can read:
+/// an existing file (or a symlink planted there) is removed first, and the
+/// file is created exclusively with mode 0600.
+///
+/// # Errors
+///
+/// The file cannot be removed, created or written.
+pub fn write_secret_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    writeln!(file, "{secret}")?;
+    file.sync_all()
 }
 
 /// Serves `state` on `listener` with the matcher and the delivery worker
@@ -226,13 +282,12 @@ pub async fn run(
         "tagcast broker listening"
     );
     let signal_state = state.clone();
-    let served = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            signal_state.shutting_down.send_replace(true);
-        })
-        .await;
+    let served = server::serve(listener, app(state.clone()), state.config.server_limits(), async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        signal_state.shutting_down.send_replace(true);
+    })
+    .await;
     state.shutting_down.send_replace(true);
     let _ = matcher.await;
     let _ = worker.await;

@@ -21,8 +21,16 @@ pub struct KindLabels {
 pub struct RejectLabels {
     /// The registry kind of the hook URL.
     pub kind: String,
-    /// Why: `unknown_token`, `unauthorized`, `too_large`, `unknown_kind`.
+    /// Why: `unknown_token`, `unauthorized`, `too_large`, `unknown_kind`,
+    /// `too_many_events`, `rate_limited`.
     pub reason: String,
+}
+
+/// Labels of rate-limited requests.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// Which limit: `client` (per address) or `hook` (per hook token).
+    pub limit: String,
 }
 
 /// Labels of delivery attempts.
@@ -41,6 +49,7 @@ pub struct Metrics {
     events_accepted: Family<KindLabels, Counter>,
     hooks_rejected: Family<RejectLabels, Counter>,
     deliveries: Family<OutcomeLabels, Counter>,
+    rate_limited: Family<LimitLabels, Counter>,
     queue_depth: Gauge<i64, AtomicI64>,
     attempt_duration: Histogram,
     delivery_latency: Histogram,
@@ -62,6 +71,7 @@ impl Metrics {
         let events_accepted = Family::<KindLabels, Counter>::default();
         let hooks_rejected = Family::<RejectLabels, Counter>::default();
         let deliveries = Family::<OutcomeLabels, Counter>::default();
+        let rate_limited = Family::<LimitLabels, Counter>::default();
         let queue_depth = Gauge::<i64, AtomicI64>::default();
         let attempt_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         let delivery_latency = Histogram::new(exponential_buckets(0.01, 3.0, 14));
@@ -92,6 +102,11 @@ impl Metrics {
             deliveries.clone(),
         );
         registry.register(
+            "rate_limited",
+            "Requests answered 429, by limit (client address or hook token)",
+            rate_limited.clone(),
+        );
+        registry.register(
             "queue_depth",
             "Deliveries pending plus accepted events not yet matched",
             queue_depth.clone(),
@@ -118,6 +133,7 @@ impl Metrics {
             events_accepted,
             hooks_rejected,
             deliveries,
+            rate_limited,
             queue_depth,
             attempt_duration,
             delivery_latency,
@@ -141,6 +157,13 @@ impl Metrics {
         } else {
             self.events_ignored.get_or_create(&labels).inc();
         }
+    }
+
+    /// A request was answered 429.
+    pub fn rate_limited(&self, limit: &str) {
+        self.rate_limited
+            .get_or_create(&LimitLabels { limit: limit.into() })
+            .inc();
     }
 
     /// A hook was rejected before anything was stored.

@@ -14,16 +14,59 @@ use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-/// Cloud metadata endpoints: refused even when private callbacks are
-/// allowed, because no CD endpoint lives there and credentials do.
+/// The IPv4 address an IPv6 address carries, for the spellings that route
+/// to it: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`,
+/// deprecated but still parsed), SIIT IPv4-translated (`::ffff:0:a.b.c.d`,
+/// RFC 2765), NAT64 (`64:ff9b::/96`, RFC 6052; `64:ff9b:1::/48`, RFC 8215)
+/// and 6to4 (`2002:AABB:CCDD::/48`, RFC 3056). Decoded before any check, so
+/// `[::ffff:169.254.169.254]` is the metadata address it reaches.
+pub fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let tail = || {
+        let [a, b] = s[6].to_be_bytes();
+        let [c, d] = s[7].to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        Some(v4)
+    } else if (s[..6] == [0, 0, 0, 0, 0, 0] && !(s[6] == 0 && s[7] <= 1))
+        || s[..6] == [0, 0, 0, 0, 0xffff, 0]
+        || (s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1))
+    {
+        // IPv4-compatible (`::` and `::1` are IPv6's own), SIIT, NAT64.
+        Some(tail())
+    } else if s[0] == 0x2002 {
+        let [a, b] = s[1].to_be_bytes();
+        let [c, d] = s[2].to_be_bytes();
+        Some(Ipv4Addr::new(a, b, c, d))
+    } else {
+        None
+    }
+}
+
+/// Addresses refused even when private callbacks are allowed, because no
+/// CD endpoint lives there and cloud credentials do: all IPv4 link-local
+/// (169.254.0.0/16, which holds AWS, GCP and Azure IMDS at 169.254.169.254,
+/// ECS task metadata at 169.254.170.2, Oracle's at 169.254.0.0/16), Alibaba's
+/// 100.100.100.200, Azure's wire server 168.63.129.16, IPv6 link-local
+/// (fe80::/10) and AWS's IPv6 IMDS prefix fd00:ec2::/32; also through every
+/// IPv4-in-IPv6 spelling of [`embedded_v4`].
 pub fn is_metadata(ip: IpAddr) -> bool {
     let v4 = match ip {
         IpAddr::V4(v4) => Some(v4),
-        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        IpAddr::V6(v6) => embedded_v4(v6),
     };
-    match v4 {
-        Some(v4) => v4 == Ipv4Addr::new(169, 254, 169, 254) || v4 == Ipv4Addr::new(100, 100, 100, 200),
-        None => ip == IpAddr::V6(Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254)),
+    if let Some(v4) = v4 {
+        if v4.is_link_local() || v4 == Ipv4Addr::new(100, 100, 100, 200) || v4 == Ipv4Addr::new(168, 63, 129, 16) {
+            return true;
+        }
+    }
+    match ip {
+        IpAddr::V4(_) => false,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            s[0] & 0xffc0 == 0xfe80 || (s[0] == 0xfd00 && s[1] == 0x0ec2)
+        }
     }
 }
 
@@ -31,7 +74,7 @@ pub fn is_metadata(ip: IpAddr) -> bool {
 /// metadata addresses are refused.
 pub fn refused(ip: IpAddr, allow_private: bool) -> Option<&'static str> {
     if is_metadata(ip) {
-        Some("a cloud metadata address")
+        Some("a cloud metadata or link-local address")
     } else if allow_private {
         None
     } else {
@@ -42,27 +85,19 @@ pub fn refused(ip: IpAddr, allow_private: bool) -> Option<&'static str> {
 /// Why an address may not be called back.
 pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
     if is_metadata(ip) {
-        return Some("a cloud metadata address");
+        return Some("a cloud metadata or link-local address");
     }
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return forbidden_v4(v4);
+            if let Some(why) = embedded_v4(v6).and_then(forbidden_v4) {
+                return Some(why);
             }
             let s = v6.segments();
-            // NAT64 (64:ff9b::/96) embeds an IPv4 address.
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                let [a, b] = s[6].to_be_bytes();
-                let [c, d] = s[7].to_be_bytes();
-                return forbidden_v4(Ipv4Addr::new(a, b, c, d)).or(Some("a NAT64 address"));
-            }
             if v6.is_loopback() {
                 Some("a loopback address")
             } else if v6.is_unspecified() {
                 Some("the unspecified address")
-            } else if s[0] & 0xffc0 == 0xfe80 {
-                Some("a link-local address")
             } else if s[0] & 0xfe00 == 0xfc00 {
                 Some("a unique local (private) address")
             } else if s[0] & 0xffc0 == 0xfec0 {
@@ -71,8 +106,11 @@ pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
                 Some("a multicast address")
             } else if s[0] == 0x2001 && s[1] == 0x0db8 {
                 Some("a documentation address")
-            } else if v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0) {
-                Some("the unspecified address")
+            } else if s[0] == 0x2001 && s[1] == 0 {
+                // Teredo hides its IPv4 server and client: refuse rather than guess.
+                Some("a Teredo address")
+            } else if s[0] == 0x0100 && s[1..4] == [0, 0, 0] {
+                Some("a discard-only address")
             } else {
                 None
             }
@@ -82,9 +120,7 @@ pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
 
 fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
     let [a, b, c, _] = ip.octets();
-    if ip == Ipv4Addr::new(169, 254, 169, 254) || ip == Ipv4Addr::new(100, 100, 100, 200) {
-        Some("a cloud metadata address")
-    } else if ip.is_loopback() {
+    if ip.is_loopback() {
         Some("a loopback address")
     } else if ip.is_private() {
         Some("a private address")
@@ -115,6 +151,15 @@ pub enum Refused {
     /// Not an absolute http(s) URL with a host.
     #[error("callbackUrl {url:?} is not an absolute http or https URL with a host")]
     Invalid {
+        /// The URL.
+        url: String,
+    },
+    /// Plain `http` to a host that is not a literal loopback or private
+    /// address, without `--allow-http-callbacks`.
+    #[error(
+        "{url:?} is a plain http URL; the broker calls such URLs only when started with --allow-http-callbacks (or, for a literal loopback or private address or localhost, --allow-private-callbacks)"
+    )]
+    Http {
         /// The URL.
         url: String,
     },
@@ -163,6 +208,53 @@ pub fn check_literal(url: &str, allow_private: bool) -> Result<(), Refused> {
     }
 }
 
+/// Which outbound URLs the operator allows beyond public `https`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// `--allow-private-callbacks`: loopback and private addresses (never
+    /// link-local or metadata ones), and plain http to literal such addresses.
+    pub allow_private: bool,
+    /// `--allow-http-callbacks`: plain http to any host.
+    pub allow_http: bool,
+}
+
+/// The scheme rule: `https`, or `http` when the operator allows it — any
+/// host with `allow_http`; with only `allow_private`, a literal loopback or
+/// private address or `localhost`, whose traffic does not cross the
+/// internet.
+///
+/// # Errors
+///
+/// [`Refused::Http`] or [`Refused::Invalid`].
+pub fn check_scheme(url: &str, policy: Policy) -> Result<(), Refused> {
+    let parsed = host_of(url)?;
+    if parsed.scheme() == "https" || policy.allow_http {
+        return Ok(());
+    }
+    let local = match parsed.host() {
+        Some(url::Host::Ipv4(v4)) => forbidden(IpAddr::V4(v4)).is_some(),
+        Some(url::Host::Ipv6(v6)) => forbidden(IpAddr::V6(v6)).is_some(),
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if policy.allow_private && local {
+        Ok(())
+    } else {
+        Err(Refused::Http { url: url.to_owned() })
+    }
+}
+
+/// The connect-time check of a stored URL: the scheme rule and, for a
+/// literal address, the address rule (a name is checked by the resolver).
+///
+/// # Errors
+///
+/// [`Refused`] naming the URL and the rule.
+pub fn check_url(url: &str, policy: Policy) -> Result<(), Refused> {
+    check_scheme(url, policy)?;
+    check_literal(url, policy.allow_private)
+}
+
 /// The subscribe-time check: the URL's host, literal or resolved, must not
 /// be a forbidden address. A host that does not resolve now is accepted
 /// (DNS may not be set up yet); the connect-time check still applies.
@@ -170,8 +262,9 @@ pub fn check_literal(url: &str, allow_private: bool) -> Result<(), Refused> {
 /// # Errors
 ///
 /// [`Refused`] naming the URL, the address and the rule.
-pub async fn check_callback_url(url: &str, allow_private: bool) -> Result<(), Refused> {
-    check_literal(url, allow_private)?;
+pub async fn check_callback_url(url: &str, policy: Policy) -> Result<(), Refused> {
+    let allow_private = policy.allow_private;
+    check_url(url, policy)?;
     let parsed = host_of(url)?;
     let Some(url::Host::Domain(domain)) = parsed.host() else {
         return Ok(());
@@ -260,10 +353,83 @@ mod tests {
     }
 
     #[test]
+    fn metadata_stays_refused_when_private_callbacks_are_allowed() {
+        for ip in [
+            "169.254.169.254",
+            "169.254.170.2",
+            "169.254.0.1",
+            "168.63.129.16",
+            "100.100.100.200",
+            "fe80::1",
+            "febf::1",
+            "fd00:ec2::254",
+            "fd00:ec2:0:1::1",
+            "::ffff:169.254.169.254",
+            "::169.254.169.254",
+            "::ffff:0:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "::ffff:168.63.129.16",
+        ] {
+            assert!(refused(ip.parse().unwrap(), true).is_some(), "{ip} must stay refused");
+        }
+        for ip in ["127.0.0.1", "10.0.0.1", "::1", "fd12::1", "::ffff:10.0.0.1"] {
+            assert_eq!(refused(ip.parse().unwrap(), true), None, "{ip} is allowed as private");
+        }
+    }
+
+    #[test]
+    fn ipv4_in_ipv6_spellings_are_decoded() {
+        for ip in [
+            "::127.0.0.1",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:a00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::c0a8:1",
+            "2002:7f00:1::",
+            "2002:c0a8:101::1",
+            "::a00:1",
+            "::5",
+            "2001::1",
+        ] {
+            assert!(refused(ip.parse().unwrap(), false).is_some(), "{ip} must be refused");
+        }
+        // Public IPv4 behind the same spellings is public.
+        for ip in ["::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"] {
+            assert_eq!(refused(ip.parse().unwrap(), false), None, "{ip} is public");
+        }
+    }
+
+    #[test]
+    fn plain_http_needs_its_own_flag() {
+        let private = Policy {
+            allow_private: true,
+            allow_http: false,
+        };
+        assert!(check_scheme("http://127.0.0.1:8080/", private).is_ok());
+        assert!(check_scheme("http://[::1]:8080/", private).is_ok());
+        assert!(check_scheme("http://localhost:8080/", private).is_ok());
+        assert!(check_scheme("http://10.1.2.3/", private).is_ok());
+        let err = check_scheme("http://cd.example.org/", private).unwrap_err();
+        assert!(err.to_string().contains("--allow-http-callbacks"), "{err}");
+        assert!(check_scheme("http://127.0.0.1/", Policy::default()).is_err());
+        let http = Policy {
+            allow_private: false,
+            allow_http: true,
+        };
+        assert!(check_scheme("http://cd.example.org/", http).is_ok());
+        assert!(
+            check_url("http://127.0.0.1/", http).is_err(),
+            "http does not allow private"
+        );
+    }
+
+    #[test]
     fn literal_urls() {
         assert!(check_literal("https://cd.example.org/hook", false).is_ok());
         let err = check_literal("http://169.254.169.254/latest/meta-data", false).unwrap_err();
-        assert!(err.to_string().contains("a cloud metadata address"), "{err}");
+        assert!(err.to_string().contains("a cloud metadata"), "{err}");
         assert!(check_literal("http://[::1]:8080/", false).is_err());
         assert!(matches!(
             check_literal("ftp://x.example/", false),
@@ -277,8 +443,15 @@ mod tests {
 
     #[tokio::test]
     async fn localhost_resolves_to_loopback() {
-        let err = check_callback_url("http://localhost:9/hook", false).await.unwrap_err();
+        let public = Policy::default();
+        let private = Policy {
+            allow_private: true,
+            allow_http: false,
+        };
+        let err = check_callback_url("https://localhost:9/hook", public)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("loopback"), "{err}");
-        assert!(check_callback_url("http://localhost:9/hook", true).await.is_ok());
+        assert!(check_callback_url("http://localhost:9/hook", private).await.is_ok());
     }
 }

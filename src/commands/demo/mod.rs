@@ -320,6 +320,7 @@ async fn start_broker(
         public_url: Some(format!("http://{address}")),
         // The deployer listens on loopback: allowed for the demo only.
         allow_private_callbacks: Some(true),
+        allow_http_callbacks: Some(true),
         retry_schedule: Some("1s,2s".to_owned()),
         poll_interval: Some("50ms".to_owned()),
         // A registry may notify before it links the tag; the demo's registry

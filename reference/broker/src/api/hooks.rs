@@ -48,6 +48,11 @@ async fn receive_hook(
             return Err(not_found());
         }
     };
+    if let Err(wait) = state.hook_limiter.check(&super::token_hash(&token)) {
+        state.metrics.rate_limited("hook");
+        state.metrics.hook_rejected(kind, "rate_limited");
+        return Ok(crate::ratelimit::too_many("this hook token", wait));
+    }
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -75,6 +80,19 @@ async fn receive_hook(
             return Err(ApiError::new(ErrorCode::InvalidRequest, reason));
         }
     };
+    if events.len() > state.config.max_events_per_hook {
+        // All of an envelope is written in one transaction: a cap keeps one
+        // request from holding the writer for long.
+        state.metrics.hook_rejected(kind, "too_many_events");
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "the hook carries {} events; the broker takes at most {} per request (max-events-per-hook)",
+                events.len(),
+                state.config.max_events_per_hook
+            ),
+        ));
+    }
     let recorded = state.store.record_inbound(events).await?;
     // Durable now: acknowledge, and let matching run.
     state.wake_matcher.notify_one();

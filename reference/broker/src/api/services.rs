@@ -234,20 +234,15 @@ async fn prepare(state: &AppState, value: Value, existing_secret: Option<String>
         };
         sub.check().map_err(|e| invalid(&e))?;
         let requirement = sub.requirement(service_type).map_err(|e| invalid(&e))?;
-        let allow_private = state.config.allow_private_callbacks;
-        if !allow_private && !sub.callback_url.starts_with("https://") {
-            return Err(ApiError::new(
-                ErrorCode::InvalidSubscription,
-                format!(
-                    "callbackUrl {:?} must be an https URL; the broker accepts http only when started with --allow-private-callbacks",
-                    sub.callback_url
-                ),
-            )
-            .requirement("API-6"));
-        }
-        ssrf::check_callback_url(&sub.callback_url, allow_private)
+        let policy = state.config.outbound_policy();
+        ssrf::check_callback_url(&sub.callback_url, policy)
             .await
-            .map_err(|err| ApiError::new(ErrorCode::CallbackUrlRefused, err.to_string()).requirement("CB-16"))?;
+            .map_err(|err| match err {
+                ssrf::Refused::Http { .. } => {
+                    ApiError::new(ErrorCode::InvalidSubscription, format!("callbackUrl {err}")).requirement("API-6")
+                }
+                err => ApiError::new(ErrorCode::CallbackUrlRefused, err.to_string()).requirement("CB-16"),
+            })?;
         let secret = match (&sub.secret, existing_secret) {
             (Some(given), _) => {
                 new_secret = Some(given.expose());

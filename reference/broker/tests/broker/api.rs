@@ -222,7 +222,11 @@ async fn invalid_bodies_are_refused_with_the_error_body() {
 
 #[tokio::test]
 async fn private_callbacks_are_refused_unless_allowed() {
-    let broker = Broker::start(sqlite().await, |c| c.allow_private_callbacks = false).await;
+    let broker = Broker::start(sqlite().await, |c| {
+        c.allow_private_callbacks = false;
+        c.allow_http_callbacks = false;
+    })
+    .await;
     for url in [
         "https://127.0.0.1:8080/hook",
         "https://10.0.0.7/tagcast",
@@ -246,7 +250,7 @@ async fn private_callbacks_are_refused_unless_allowed() {
             "{body}"
         );
     }
-    // Plain http is for operators who allow private callbacks.
+    // Plain http is for operators who allow it.
     let r = broker
         .client
         .post(broker.api("/services"))

@@ -4,6 +4,7 @@
 mod support;
 
 mod api;
+mod attacks;
 mod delivery;
 mod durability;
 mod fairness;
