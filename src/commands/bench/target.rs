@@ -37,6 +37,8 @@ impl Broker {
             let child = Command::new(&exe)
                 .args(["broker", "--listen", "127.0.0.1:0", "--log-format", "json"])
                 .args(["--allow-private-callbacks", "--verify-digests", "false"])
+                // All load comes from one address and one hook token.
+                .args(["--hook-rate-limit", "0", "--client-rate-limit", "0"])
                 .env("TAGCAST_DATABASE_URL", database_url)
                 .env("TAGCAST_ADMIN_TOKEN", token)
                 .env_remove("TAGCAST_CONFIG")
