@@ -27,6 +27,14 @@ impl Received {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The `data.tag` of a callback, if the body is one.
+    pub(crate) fn tag(&self) -> Option<String> {
+        let json: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+        json.pointer("/data/tag")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    }
 }
 
 /// How an inbox answers.
@@ -158,12 +166,7 @@ impl Shared {
     pub(crate) async fn wait_for_tag(&self, inbox: &str, tag: &tagcast_spec::Tag, timeout: Duration) -> Vec<Received> {
         let tag = tag.to_string();
         self.wait_until(inbox, timeout, |got| {
-            got.iter().any(|r| {
-                serde_json::from_slice::<serde_json::Value>(&r.body)
-                    .ok()
-                    .and_then(|json| json.pointer("/data/tag").and_then(|t| t.as_str()).map(|t| t == tag))
-                    .unwrap_or(false)
-            })
+            got.iter().any(|r| r.tag().as_deref() == Some(&tag))
         })
         .await
     }

@@ -53,10 +53,9 @@ pub(super) fn has_key(value: &Value, key: &str) -> bool {
     }
 }
 
-/// The `data.tag` of a callback.
+/// The `data.tag` of a callback (for `filter_map`).
 pub(super) fn tag_of(received: &Received) -> Option<String> {
-    let json: Value = serde_json::from_slice(&received.body).ok()?;
-    json.pointer("/data/tag").and_then(Value::as_str).map(str::to_owned)
+    received.tag()
 }
 
 pub(super) fn count_is(inbox: &[Received], tag: &Tag, expected: usize, sent: &str) -> Verdict {
