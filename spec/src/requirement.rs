@@ -235,6 +235,9 @@ pub fn is_update(current: Option<&Tag>, candidate: &Tag, stage: Stage, requireme
 mod grammar {
     use crate::error::RequirementErrorKind;
 
+    const BETWEEN: &str = "',' between comparators, or the end";
+    const COMMA_HINT: &str = " (separate comparators with a comma: `>=1.1, <2`)";
+
     struct Cursor<'a> {
         bytes: &'a [u8],
         input: &'a str,
@@ -252,21 +255,26 @@ mod grammar {
             }
         }
 
+        /// The error at the current position, with a hint for the mistakes
+        /// people make most often.
         fn fail(&self, expected: &'static str) -> RequirementErrorKind {
-            let found = match self.input[self.pos..].chars().next() {
-                Some(c) => format!("unexpected character {c:?}"),
-                None => "unexpected end".to_owned(),
-            };
-            // The mistakes people make most often, said plainly.
             let rest = &self.input[self.pos..];
-            let hint = if rest.starts_with("&&") || (expected.starts_with("','") && rest.starts_with(['<', '>', '='])) {
-                " (separate comparators with a comma: `>=1.1, <2`)"
+            let hint = if rest.starts_with("&&") {
+                COMMA_HINT
             } else if rest.starts_with('-') || rest.starts_with('+') {
                 " (a requirement names plain versions; no pre-release or build metadata)"
             } else if rest.starts_with('v') || rest.starts_with('V') {
                 " (no `v` prefix)"
             } else {
                 ""
+            };
+            self.fail_with(expected, hint)
+        }
+
+        fn fail_with(&self, expected: &'static str, hint: &'static str) -> RequirementErrorKind {
+            let found = match self.input[self.pos..].chars().next() {
+                Some(c) => format!("unexpected character {c:?}"),
+                None => "unexpected end".to_owned(),
             };
             RequirementErrorKind::Grammar {
                 found,
@@ -368,7 +376,9 @@ mod grammar {
                     c.pos += 1;
                     c.spaces();
                 }
-                Some(_) => return Err(c.fail("',' between comparators, or the end")),
+                // `>=1.1 <2`: npm's and Python's spelling of a range.
+                Some(b'<' | b'>' | b'=') => return Err(c.fail_with(BETWEEN, COMMA_HINT)),
+                Some(_) => return Err(c.fail(BETWEEN)),
             }
         }
     }
