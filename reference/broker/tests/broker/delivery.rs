@@ -54,6 +54,20 @@ async fn push(s: &Setup, id: &str, tag: &str, n: u8) -> Value {
     r.json().await.unwrap()
 }
 
+/// The admin delivery log of service `svc`, those with `outcome` only.
+async fn deliveries(s: &Setup, outcome: &str) -> Value {
+    s.broker
+        .client
+        .get(s.broker.api(&format!("/services/svc/deliveries?outcome={outcome}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Waits until the outbox is empty.
 async fn settle(broker: &Broker) {
     for _ in 0..200 {
@@ -277,29 +291,9 @@ async fn permanent_failures_dead_letters_and_gone() {
         .await
         .unwrap();
     assert_eq!(status["deliveries"]["dead"], 1, "{status}");
-    let dead: Value = s
-        .broker
-        .client
-        .get(s.broker.api("/services/svc/deliveries?outcome=dead"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dead = deliveries(&s, "dead").await;
     assert_eq!(dead.as_array().unwrap().len(), 1, "{dead}");
-    let delivered: Value = s
-        .broker
-        .client
-        .get(s.broker.api("/services/svc/deliveries?outcome=delivered"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let delivered = deliveries(&s, "delivered").await;
     assert_eq!(delivered, serde_json::json!([]));
     s.broker.stop().await;
 
@@ -412,17 +406,7 @@ async fn a_401_is_retried_once() {
     let got = s.receiver.received();
     assert_eq!(got.len(), 2, "one retry, then failed");
     assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
-    let failed: Value = s
-        .broker
-        .client
-        .get(s.broker.api("/services/svc/deliveries?outcome=failed"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let failed = deliveries(&s, "failed").await;
     assert_eq!(failed.as_array().unwrap().len(), 1, "{failed}");
     s.broker.stop().await;
 
@@ -430,17 +414,7 @@ async fn a_401_is_retried_once() {
     push(&s, "ev-1", "1.1.0-production-201108-195630", 1).await;
     s.receiver.wait_for(2).await;
     settle(&s.broker).await;
-    let delivered: Value = s
-        .broker
-        .client
-        .get(s.broker.api("/services/svc/deliveries?outcome=delivered"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let delivered = deliveries(&s, "delivered").await;
     assert_eq!(delivered.as_array().unwrap().len(), 1, "{delivered}");
     s.broker.stop().await;
 }

@@ -33,6 +33,14 @@ fn repo(dir: &Path) {
     git(dir, &["commit", "--quiet", "-m", "initial"]);
 }
 
+/// A repository at `<dir>/work`, so that `dir` has room for files outside it.
+fn work_tree(dir: &Path) -> PathBuf {
+    let work = dir.join("work");
+    std::fs::create_dir(&work).unwrap();
+    repo(&work);
+    work
+}
+
 fn mode(dir: &Path) -> Applier {
     Applier::Gitops(Gitops {
         repo: dir.to_owned(),
@@ -48,21 +56,7 @@ fn mode(dir: &Path) -> Applier {
 #[ignore = "needs git"]
 async fn commits_once_and_pushes_to_the_remote() {
     let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    let bare = dir.path().join("remote.git");
-    std::fs::create_dir(&work).unwrap();
-    repo(&work);
-    git(
-        dir.path(),
-        &[
-            "clone",
-            "--quiet",
-            "--bare",
-            work.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-    git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+    let (work, bare) = repo_with_origin(dir.path());
 
     let state = state_with(mode(&work)).await;
     send(&state, callback("evt_2", V2)).await;
@@ -131,9 +125,7 @@ async fn a_committed_symlink_at_a_temporary_name_cannot_redirect_the_write() {
     // name the deployer once used for its temporary file) as a symlink to a
     // file outside the repository, such as a git hook or authorized_keys.
     let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    repo(&work);
+    let work = work_tree(dir.path());
     let victim = dir.path().join("authorized_keys");
     std::fs::write(&victim, "ssh-ed25519 AAAA operator\n").unwrap();
     let planted = ["deployment.tagcast-tmp", ".tagcast-tmp", "deployment.yaml.tmp"];
@@ -168,9 +160,7 @@ async fn a_committed_symlink_at_a_temporary_name_cannot_redirect_the_write() {
 #[ignore = "needs git"]
 async fn a_manifest_that_is_a_symlink_out_of_the_tree_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    repo(&work);
+    let work = work_tree(dir.path());
     let outside = dir.path().join("outside.yaml");
     let secret_text = format!("image: elixircloud/cwl-wes:{V1}\n# a file the deployer must not read or write\n");
     std::fs::write(&outside, &secret_text).unwrap();
@@ -200,9 +190,7 @@ async fn a_manifest_that_is_a_symlink_out_of_the_tree_is_refused() {
 #[ignore = "needs git"]
 async fn a_parent_directory_that_is_a_symlink_out_of_the_tree_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    repo(&work);
+    let work = work_tree(dir.path());
     let elsewhere = dir.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     let original = format!("image: elixircloud/cwl-wes:{V1}\n");
@@ -233,9 +221,7 @@ async fn a_parent_directory_that_is_a_symlink_out_of_the_tree_is_refused() {
 #[ignore = "needs git"]
 async fn a_manifest_path_that_climbs_out_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    repo(&work);
+    let work = work_tree(dir.path());
     let outside = dir.path().join("deployment.yaml");
     let original = format!("image: elixircloud/cwl-wes:{V1}\n");
     std::fs::write(&outside, &original).unwrap();
@@ -252,10 +238,8 @@ async fn a_manifest_path_that_climbs_out_is_refused() {
 
 /// A work tree with `origin`, a bare clone of it.
 fn repo_with_origin(dir: &Path) -> (PathBuf, PathBuf) {
-    let work = dir.join("work");
+    let work = work_tree(dir);
     let bare = dir.join("remote.git");
-    std::fs::create_dir(&work).unwrap();
-    repo(&work);
     git(
         dir,
         &[
