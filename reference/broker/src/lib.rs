@@ -282,18 +282,24 @@ pub async fn run(
         "tagcast broker listening"
     );
     let signal_state = state.clone();
-    let served = server::serve(listener, app(state.clone()), state.config.server_limits(), async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        signal_state.shutting_down.send_replace(true);
-    })
+    tagcast_serve::serve(
+        listener,
+        app(state.clone()),
+        state.config.server_limits(),
+        server::REFUSED_BODY,
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            signal_state.shutting_down.send_replace(true);
+        },
+    )
     .await;
     state.shutting_down.send_replace(true);
     let _ = matcher.await;
     let _ = worker.await;
     let _ = manager.await;
     tracing::info!("tagcast broker stopped");
-    served.map_err(BrokerError::Io)
+    Ok(())
 }
 
 /// Completes on SIGTERM or SIGINT.

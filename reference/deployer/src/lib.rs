@@ -155,7 +155,14 @@ pub async fn serve_until(
         max_connections = limits.max_connections,
         "deployer listening"
     );
-    server::serve(listener, app(state), limits, shutdown).await;
+    tagcast_serve::serve(
+        listener,
+        app(state),
+        limits.connections(),
+        server::OVER_CAP_BODY,
+        shutdown,
+    )
+    .await;
     let _ = stop_tx.send(true);
     if let Err(err) = worker.await {
         tracing::error!("worker ended abnormally: {err}");
