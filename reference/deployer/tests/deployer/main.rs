@@ -146,7 +146,12 @@ fn capture_logs(level: tracing::Level) -> (Captured, tracing::subscriber::Defaul
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
+    let guard = tracing::subscriber::set_default(subscriber);
+    // Recompute the process-wide level hint and call-site interest now that
+    // this subscriber is live: another test's subscriber, registered at the
+    // same moment, can have stored a hint computed without it.
+    tracing::callsite::rebuild_interest_cache();
+    (captured, guard)
 }
 
 fn runs(log: &Path) -> Vec<String> {
