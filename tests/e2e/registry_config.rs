@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tagcast_broker::registries::Registry;
-use tagcast_broker::store::{Disposition, NewInboundEvent};
 use tagcast_spec::subscription::RegistryKind;
 
 use crate::support::{DockerRegistry, stderr, stdout, tagcast};
@@ -254,12 +253,12 @@ async fn hook_config_output_pasted_into_docker_registry_makes_its_pushes_arrive(
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs docker-registry (installed by .ci/install-parts)"]
-async fn a_tag_without_digest_is_resolved_against_the_real_registry() {
+async fn a_docker_hub_tag_event_through_the_hook_delivers_the_digest_the_real_registry_resolves() {
     let temp = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
     let work = temp.path().to_owned();
     let registry = DockerRegistry::start(temp.path(), |addr| registry_config(&work, addr));
-    let digest = push(&http, registry.addr, "team/app", TAG, "hello\n").await;
+    let digest = push(&http, registry.addr, "elixircloud/cwl-wes", TAG, "hello\n").await;
 
     let receiver = receiver().await;
     let api = format!("http://{}", registry.addr);
@@ -274,30 +273,34 @@ async fn a_tag_without_digest_is_resolved_against_the_real_registry() {
         }];
     })
     .await;
-    subscribe(&http, &broker, "docker.io/team/app", &receiver.url).await;
+    let created = subscribe(&http, &broker, "docker.io/elixircloud/cwl-wes", &receiver.url).await;
+    let hook = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
 
-    // What a Docker Hub hook reports: a tag, no digest.
-    let event = |tag: &str| NewInboundEvent {
-        kind: "dockerhub".into(),
-        registry: "docker.io".into(),
-        source_event_id: None,
-        repository: Some("docker.io/team/app".into()),
-        tag: Some(tag.into()),
-        digest: None,
-        media_type: None,
-        is_index: false,
-        disposition: Disposition::Accepted,
+    // What Docker Hub posts: a tag, no digest (the adapter's own fixture).
+    let fixture = std::fs::read_to_string(crate::support::path(
+        "reference/broker/tests/fixtures/dockerhub/push-tagged.json",
+    ))
+    .unwrap();
+    let send = async |tag: &str| {
+        let status = http
+            .post(&hook)
+            .header("content-type", "application/json")
+            .body(fixture.replace(TAG, tag))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 202);
     };
-    broker.state.store.record_inbound(vec![event(TAG)]).await.unwrap();
-    broker.state.wake_matcher.notify_one();
+    send(TAG).await;
     wait_for("the resolved push", || !receiver.received().is_empty()).await;
     let got = receiver.received();
+    assert_eq!(got[0]["data"]["image"], "docker.io/elixircloud/cwl-wes");
     assert_eq!(got[0]["data"]["tag"], TAG);
     assert_eq!(got[0]["data"]["digest"], digest, "the digest the registry answers");
 
     // A newer tag that was never pushed: dropped after the grace period.
-    broker.state.store.record_inbound(vec![event(NEVER)]).await.unwrap();
-    broker.state.wake_matcher.notify_one();
+    send(NEVER).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let reason = loop {
         let events = broker.state.store.inbound_events(10).await.unwrap();
@@ -313,7 +316,7 @@ async fn a_tag_without_digest_is_resolved_against_the_real_registry() {
     };
     assert_eq!(
         reason,
-        format!("dropped: the registry says team/app:{NEVER} does not exist")
+        format!("dropped: the registry says elixircloud/cwl-wes:{NEVER} does not exist")
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received().len(), 1, "the never-pushed tag delivers nothing");
@@ -369,17 +372,12 @@ fn bad_registry_configuration_stops_the_start_with_a_clear_error() {
     assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));
 }
 
-/// HMAC-SHA256 (RFC 2104) as Gitea signs: hex of HMAC(secret, body).
+/// HMAC-SHA256 as Gitea signs: hex of HMAC(secret, body).
 fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
-    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(body).finalize();
-    hex(&Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize())
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(body);
+    hex(&mac.finalize().into_bytes())
 }
 
 /// A Gitea `package` event carries the tag and no digest: through the hook,
