@@ -71,6 +71,14 @@ pub enum StoreError {
     /// The store's writer has stopped (the broker is shutting down).
     #[error("the store's writer has stopped")]
     WriterStopped,
+    /// A database file's mode cannot be set.
+    #[error("cannot restrict the database file {path} to its owner (mode 0600)")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The database URL is not one this broker knows.
     #[error("unsupported database URL {0:?}: expected sqlite://PATH, sqlite::memory: or postgres://...")]
     UnsupportedUrl(String),

@@ -11,9 +11,9 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::StoreResult;
 use super::backend::{Backend, Rows, Value, to_rows};
 use super::sql::{SqlStore, migrator};
+use super::{StoreError, StoreResult};
 
 /// How many read-only connections a file database gets.
 const READERS: u32 = 4;
@@ -43,6 +43,9 @@ impl SqlStore<Sqlite> {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let in_memory = options.get_filename().as_os_str() == ":memory:" || url.contains(":memory:");
+        if !in_memory {
+            restrict_files(options.get_filename())?;
+        }
         // One writer: SQLite has one anyway, and an in-memory database
         // lives exactly as long as its connection.
         let writer = SqlitePoolOptions::new()
@@ -78,6 +81,13 @@ impl SqlStore<Sqlite> {
         ])
         .run(&writer)
         .await?;
+        if !in_memory {
+            // Again: SQLite sets an empty database file it opens to its
+            // default mode (0644, `robust_open` in its Unix VFS), so the
+            // file made above may have been widened before the first
+            // migration wrote to it; a file with content is left as it is.
+            restrict_files(options.get_filename())?;
+        }
         let reader = if in_memory {
             // Another connection would open another, empty database.
             writer.clone()
@@ -90,6 +100,40 @@ impl SqlStore<Sqlite> {
         };
         Ok(SqlStore::new(Sqlite { writer, reader }))
     }
+}
+
+/// Creates the database file with mode 0600 if it is missing, and takes
+/// group and other access away from it and from its `-wal` and `-shm`
+/// files: they hold sealed secrets and hook token hashes. SQLite creates
+/// `-wal` and `-shm` with the permissions of the database file
+/// (`findCreateFileMode` in its Unix VFS), so once the main file is 0600
+/// they are too; an umask is not involved.
+fn restrict_files(path: &std::path::Path) -> StoreResult<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let io = |source: std::io::Error| StoreError::File {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            let Ok(meta) = std::fs::metadata(&file) else { continue };
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn query<'q>(sql: &'q str, args: &'q [Value<'q>]) -> sqlx::query::Query<'q, sqlx::Sqlite, SqliteArguments<'q>> {

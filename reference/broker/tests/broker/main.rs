@@ -4,6 +4,7 @@
 mod support;
 
 mod api;
+mod at_rest;
 mod attacks;
 mod delivery;
 mod durability;
