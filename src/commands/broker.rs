@@ -93,6 +93,9 @@ pub struct BrokerArgs {
     /// How long the registry may disagree before a pushed tag is dropped [default: 60s].
     #[arg(long, env = "TAGCAST_VERIFY_GRACE", value_name = "DURATION")]
     verify_grace: Option<String>,
+    /// How long a registry's event id (or a body's hash) makes a redelivered hook a duplicate [default: 24h].
+    #[arg(long, env = "TAGCAST_DEDUP_WINDOW", value_name = "DURATION")]
+    dedup_window: Option<String>,
     /// A bearer token that distribution hooks must carry in Authorization, on
     /// top of their path token (set it in the registry's endpoint headers).
     #[arg(long, env = "TAGCAST_HOOK_TOKEN", value_name = "TOKEN", hide_env_values = true)]
@@ -165,6 +168,7 @@ impl BrokerArgs {
             shutdown_timeout: self.shutdown_timeout.clone(),
             verify_digests: self.verify_digests,
             verify_grace: self.verify_grace.clone(),
+            dedup_window: self.dedup_window.clone(),
             hook_token: self.hook_token.clone(),
             registries: (!self.registries.is_empty()).then(|| self.registries.clone()),
             allow_http_callbacks: self.allow_http_callbacks,

@@ -12,6 +12,14 @@ use serde::Deserialize;
 
 use crate::registries::{Registry, RegistrySettings};
 
+/// The default dedupe window: 24 hours, the longest retry period among the
+/// registries (EventBridge retries an API destination for up to 24 hours;
+/// Distribution's retries last as long as the broker fails, Harbor's and
+/// Quay's a few minutes), so a redelivery within it is never recorded
+/// twice, while a body a registry sends again a day later for a new push
+/// (Quay's carries no timestamp or digest) is not taken for a duplicate.
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The default database: a SQLite file in the working directory.
@@ -84,6 +92,8 @@ pub struct Settings {
     pub verify_digests: Option<bool>,
     /// `verify-grace`: how long a tag may disagree with the registry before its event is dropped.
     pub verify_grace: Option<String>,
+    /// `dedup-window`: how long a registry's event id (or body hash) makes a redelivery a duplicate.
+    pub dedup_window: Option<String>,
     /// `hook-token`: a bearer token that `distribution` hooks must also carry.
     pub hook_token: Option<String>,
     /// `[[registries]]` (`--registry`): per registry host, its kind, API and credentials.
@@ -146,6 +156,7 @@ impl Settings {
             shutdown_timeout: self.shutdown_timeout.or(lower.shutdown_timeout),
             verify_digests: self.verify_digests.or(lower.verify_digests),
             verify_grace: self.verify_grace.or(lower.verify_grace),
+            dedup_window: self.dedup_window.or(lower.dedup_window),
             hook_token: self.hook_token.or(lower.hook_token),
             registries: self.registries.or(lower.registries),
             allow_http_callbacks: self.allow_http_callbacks.or(lower.allow_http_callbacks),
@@ -207,6 +218,11 @@ pub struct Config {
     /// How long a disagreeing registry is asked again before the event is
     /// dropped (a registry may notify before it links the tag).
     pub verify_grace: Duration,
+    /// How long a registry's event id, or the hash of a body that carries
+    /// none, makes a later hook with the same one a duplicate (redelivery);
+    /// after it, the same body is a new event (Quay's push body, for one,
+    /// is the same for every push of a tag).
+    pub dedup_window: Duration,
     /// A bearer token that `distribution` hooks must carry on top of their path token.
     pub hook_token: Option<String>,
     /// The configured registries, secrets loaded.
@@ -287,6 +303,7 @@ impl std::fmt::Debug for Config {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("verify_digests", &self.verify_digests)
             .field("verify_grace", &self.verify_grace)
+            .field("dedup_window", &self.dedup_window)
             .field("hook_token", &self.hook_token.as_ref().map(|_| "<redacted>"))
             .field("registries", &self.registries)
             .field("allow_http_callbacks", &self.allow_http_callbacks)
@@ -452,6 +469,7 @@ impl Config {
             shutdown_timeout: duration("shutdown-timeout", settings.shutdown_timeout, Duration::from_secs(30))?,
             verify_digests: settings.verify_digests.unwrap_or(true),
             verify_grace: duration("verify-grace", settings.verify_grace, Duration::from_secs(60))?,
+            dedup_window: duration("dedup-window", settings.dedup_window, DEFAULT_DEDUP_WINDOW)?,
             hook_token: settings.hook_token,
             registries: crate::registries::load(settings.registries.unwrap_or_default(), env)?,
             allow_http_callbacks: settings.allow_http_callbacks.unwrap_or(false),

@@ -93,7 +93,9 @@ async fn receive_hook(
             ),
         ));
     }
-    let recorded = state.store.record_inbound(events).await?;
+    let window = i64::try_from(state.config.dedup_window.as_millis()).unwrap_or(i64::MAX);
+    let dedup_since = crate::store::now_ms().saturating_sub(window);
+    let recorded = state.store.record_inbound(events, dedup_since).await?;
     // Durable now: acknowledge, and let matching run.
     state.wake_matcher.notify_one();
     state.metrics.hook_received(kind, started.elapsed().as_secs_f64());

@@ -4,10 +4,14 @@
 //! in order, remembering the ones it accepts so that later events of the
 //! same group see them.
 //!
-//! The rules (DESIGN.md §2): an event whose registry event id was received
-//! before is a duplicate; an event whose (registry, repository, tag,
-//! digest) was received before is a duplicate; a platform manifest whose
-//! tag was pushed as an index (multi-arch) is coalesced into the index.
+//! The rules (DESIGN.md §2): an event whose registry event id (or, for a
+//! registry that sends none, the hash of its body) was received within the
+//! dedupe window is a duplicate — the window is the store's business, it
+//! looks up only the keys received within it; an event whose (registry,
+//! repository, tag, digest) was received before is a duplicate; a platform
+//! manifest whose tag was pushed as an index (multi-arch) is coalesced into
+//! the index. Events without a digest (Docker Hub, Quay, Gitea: resolved
+//! before delivery) are deduplicated by their event id alone.
 
 use std::collections::HashMap;
 
@@ -18,17 +22,17 @@ use crate::store::{Disposition, NewInboundEvent};
 pub struct Keys {
     /// `registry \n registry event id`.
     pub source_key: Option<String>,
-    /// `registry \n repository \n tag \n digest`.
+    /// `registry \n repository \n tag \n digest`; none without a digest.
     pub dedup_key: Option<String>,
-    /// `(registry, repository, tag)`: the channel an index coalesces.
+    /// `(registry, repository, tag)`: the channel an index coalesces; none
+    /// without a digest.
     pub channel: Option<(String, String, String)>,
 }
 
 impl Keys {
     /// The keys of an event; none for an event that is not accepted.
     pub fn of(event: &NewInboundEvent) -> Self {
-        let (Disposition::Accepted, Some(repository), Some(tag), Some(digest)) =
-            (&event.disposition, &event.repository, &event.tag, &event.digest)
+        let (Disposition::Accepted, Some(repository), Some(tag)) = (&event.disposition, &event.repository, &event.tag)
         else {
             return Self::default();
         };
@@ -37,8 +41,14 @@ impl Keys {
                 .source_event_id
                 .as_ref()
                 .map(|id| format!("{}\n{id}", event.registry)),
-            dedup_key: Some(format!("{}\n{repository}\n{tag}\n{digest}", event.registry)),
-            channel: Some((event.registry.clone(), repository.clone(), tag.clone())),
+            dedup_key: event
+                .digest
+                .as_ref()
+                .map(|digest| format!("{}\n{repository}\n{tag}\n{digest}", event.registry)),
+            channel: event
+                .digest
+                .as_ref()
+                .map(|_| (event.registry.clone(), repository.clone(), tag.clone())),
         }
     }
 }
@@ -79,7 +89,7 @@ impl Batch {
     /// What becomes of `event`, which gets the id `id` if recorded.
     pub fn decide(&mut self, id: &str, event: &NewInboundEvent) -> Decision {
         let keys = Keys::of(event);
-        let (Some(repository), Some(tag), Some(digest)) = (&event.repository, &event.tag, &event.digest) else {
+        let (Some(repository), Some(tag)) = (&event.repository, &event.tag) else {
             return Decision {
                 disposition: event.disposition.clone(),
                 keys: Keys::default(),
@@ -102,6 +112,7 @@ impl Batch {
             ));
         }
         if let Some(first) = keys.dedup_key.as_ref().and_then(|k| self.seen.dedup_keys.get(k)) {
+            let digest = event.digest.as_deref().unwrap_or_default();
             return ignored(format!(
                 "duplicate: {repository}:{tag}@{digest} was received as event {first}"
             ));
@@ -118,7 +129,7 @@ impl Batch {
             self.seen.dedup_keys.insert(key.clone(), id.to_owned());
         }
         if event.is_index {
-            if let Some(channel) = &keys.channel {
+            if let (Some(channel), Some(digest)) = (&keys.channel, &event.digest) {
                 self.seen.indexes.insert(channel.clone(), digest.clone());
             }
         }
@@ -179,6 +190,22 @@ mod tests {
         );
         let logged = batch.decide("ev-4", &event("sha256:c", Some("old"), false));
         assert!(reason(&logged).contains("ev-0"), "{logged:?}");
+    }
+
+    #[test]
+    fn events_without_a_digest_are_duplicates_by_event_id_alone() {
+        let mut bare = event("sha256:a", Some("sha256:body"), false);
+        bare.digest = None;
+        let mut batch = Batch::default();
+        let first = batch.decide("ev-1", &bare);
+        assert_eq!(first.disposition, Disposition::Accepted);
+        assert_eq!(first.keys.source_key.as_deref(), Some("registry.example.org\nsha256:body"));
+        assert_eq!(first.keys.dedup_key, None, "no content key without a digest");
+        let again = batch.decide("ev-2", &bare);
+        assert!(reason(&again).starts_with("duplicate: registry event id sha256:body"), "{again:?}");
+        let mut other = bare.clone();
+        other.source_event_id = Some("sha256:other".into());
+        assert_eq!(batch.decide("ev-3", &other).disposition, Disposition::Accepted);
     }
 
     #[test]

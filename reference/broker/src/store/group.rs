@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::backend::Backend;
 use super::sql::{finish_batch, record_batch};
-use super::{AttemptRecord, Disposition, NewInboundEvent, StoreError, StoreResult};
+use super::{AttemptRecord, Disposition, Millis, NewInboundEvent, StoreError, StoreResult};
 
 /// The most jobs written in one transaction.
 const MAX_JOBS: usize = 256;
@@ -26,7 +26,7 @@ const MAX_JOBS: usize = 256;
 type Recorded = Vec<(String, Disposition)>;
 
 enum Job {
-    Record(Vec<NewInboundEvent>, oneshot::Sender<StoreResult<Recorded>>),
+    Record(Vec<NewInboundEvent>, Millis, oneshot::Sender<StoreResult<Recorded>>),
     Finish(AttemptRecord, oneshot::Sender<StoreResult<()>>),
 }
 
@@ -39,18 +39,19 @@ pub(crate) struct Writer {
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Job::Record(events, _) => write!(f, "Record({} events)", events.len()),
+            Job::Record(events, _, _) => write!(f, "Record({} events)", events.len()),
             Job::Finish(record, _) => write!(f, "Finish({})", record.delivery_id),
         }
     }
 }
 
 impl Writer {
-    /// Records a hook's events; returns once they are committed.
-    pub(crate) async fn record(&self, events: Vec<NewInboundEvent>) -> StoreResult<Recorded> {
+    /// Records a hook's events, deduplicated against the events received
+    /// at or after `dedup_since`; returns once they are committed.
+    pub(crate) async fn record(&self, events: Vec<NewInboundEvent>, dedup_since: Millis) -> StoreResult<Recorded> {
         let (done, answer) = oneshot::channel();
         self.jobs
-            .send(Job::Record(events, done))
+            .send(Job::Record(events, dedup_since, done))
             .map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
@@ -78,7 +79,7 @@ async fn run<B: Backend>(db: Arc<B>, mut queue: mpsc::UnboundedReceiver<Job>) {
         let (mut records, mut finishes) = (Vec::new(), Vec::new());
         for job in jobs.drain(..) {
             match job {
-                Job::Record(events, done) => records.push((events, done)),
+                Job::Record(events, since, done) => records.push((events, since, done)),
                 Job::Finish(record, done) => finishes.push((record, done)),
             }
         }
@@ -93,23 +94,27 @@ async fn run<B: Backend>(db: Arc<B>, mut queue: mpsc::UnboundedReceiver<Job>) {
 
 async fn write_records<B: Backend>(
     db: &B,
-    records: Vec<(Vec<NewInboundEvent>, oneshot::Sender<StoreResult<Recorded>>)>,
+    records: Vec<(Vec<NewInboundEvent>, Millis, oneshot::Sender<StoreResult<Recorded>>)>,
 ) {
-    let hooks: Vec<&[NewInboundEvent]> = records.iter().map(|(events, _)| events.as_slice()).collect();
-    match record_batch(db, &hooks).await {
+    let hooks: Vec<&[NewInboundEvent]> = records.iter().map(|(events, _, _)| events.as_slice()).collect();
+    // One window start for the group: the earliest, so that no hook of it
+    // takes for new an event its own window still holds (the starts differ
+    // by the moments the hooks arrived at, all from one configuration).
+    let since = records.iter().map(|(_, since, _)| *since).min().unwrap_or_default();
+    match record_batch(db, &hooks, since).await {
         Ok(results) => {
-            for ((_, done), result) in records.into_iter().zip(results) {
+            for ((_, _, done), result) in records.into_iter().zip(results) {
                 let _ = done.send(Ok(result));
             }
         }
         Err(err) if records.len() == 1 => {
-            let (_, done) = records.into_iter().next().expect("one job");
+            let (_, _, done) = records.into_iter().next().expect("one job");
             let _ = done.send(Err(err));
         }
         Err(err) => {
             tracing::warn!(error = %err, hooks = records.len(), "a group of hooks failed; writing each alone");
-            for (events, done) in records {
-                let result = record_batch(db, &[events.as_slice()]).await;
+            for (events, since, done) in records {
+                let result = record_batch(db, &[events.as_slice()], since).await;
                 let _ = done.send(result.map(|mut r| r.pop().unwrap_or_default()));
             }
         }

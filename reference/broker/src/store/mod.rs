@@ -492,8 +492,10 @@ pub trait Store: Send + Sync + 'static {
     fn services(&self) -> StoreFuture<'_, Vec<StoredService>>;
 
     /// The hook source of a kind at a registry, created with a fresh token
-    /// (and `secret`, if given) the first time; `api_url`, if given, is
-    /// stored as the registry's API base URL.
+    /// the first time; `secret`, if given, is stored when the source has
+    /// none (so that a source made before its kind signed gets one) and
+    /// never replaces one; `api_url`, if given, is stored as the registry's
+    /// API base URL.
     fn hook_source<'a>(
         &'a self,
         kind: &'a str,
@@ -509,10 +511,17 @@ pub trait Store: Send + Sync + 'static {
     fn hook_source_by_token<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<HookSource>>;
 
     /// Records the events of one authentic hook in one transaction,
-    /// deduplicating by the registry's event id and by (registry,
-    /// repository, tag, digest) and coalescing platform manifests into
-    /// their index. Returns what became of each.
-    fn record_inbound(&self, events: Vec<NewInboundEvent>) -> StoreFuture<'_, Vec<(String, Disposition)>>;
+    /// deduplicating by the registry's event id (or body hash) among the
+    /// events received at or after `dedup_since` (the dedupe window's
+    /// start: an older event no longer holds its id, so a later identical
+    /// body is recorded again) and by (registry, repository, tag, digest)
+    /// for good, and coalescing platform manifests into their index.
+    /// Returns what became of each.
+    fn record_inbound(
+        &self,
+        events: Vec<NewInboundEvent>,
+        dedup_since: Millis,
+    ) -> StoreFuture<'_, Vec<(String, Disposition)>>;
 
     /// Claims accepted events not yet matched, oldest first, until `lease_until`.
     fn claim_inbound(&self, now: Millis, lease_until: Millis, limit: i64) -> StoreFuture<'_, Vec<AcceptedEvent>>;

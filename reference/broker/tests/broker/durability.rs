@@ -143,7 +143,7 @@ async fn a_row_that_does_not_decode_is_an_error_naming_table_row_and_column() {
     };
     store.insert_service(service).await.unwrap();
     let recorded = store
-        .record_inbound(vec![pushed("1.1.0-production-201108-195630")])
+        .record_inbound(vec![pushed("1.1.0-production-201108-195630")], 0)
         .await
         .unwrap();
     let event_id = recorded[0].0.clone();

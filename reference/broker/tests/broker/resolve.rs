@@ -268,7 +268,7 @@ async fn tag_without_digest(broker: &Broker, tag: &str) {
             media_type: None,
             is_index: false,
             disposition: Disposition::Accepted,
-        }])
+        }], 0)
         .await
         .unwrap();
     assert_eq!(recorded.len(), 1);

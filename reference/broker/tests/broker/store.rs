@@ -117,13 +117,37 @@ async fn hook_sources_are_shared(store: Arc<dyn Store>) {
     assert_eq!(store.hook_source_by_token("unknown").await.unwrap(), None);
 }
 
+/// A source created before its kind signed (no secret) gets the secret of
+/// the next write that proposes one, and keeps it: later proposals never
+/// replace a secret the registry may already be configured with.
+async fn hook_sources_get_a_missing_secret(store: Arc<dyn Store>) {
+    let old = store
+        .hook_source("ghcr", "ghcr.io", None, None)
+        .await
+        .unwrap();
+    assert_eq!(old.secret, None);
+    let filled = store
+        .hook_source("ghcr", "ghcr.io", Some("first"), None)
+        .await
+        .unwrap();
+    assert_eq!(filled.token, old.token, "the same source, not a new one");
+    assert_eq!(filled.secret.as_deref(), Some("first"));
+    let kept = store
+        .hook_source("ghcr", "ghcr.io", Some("second"), None)
+        .await
+        .unwrap();
+    assert_eq!(kept.secret.as_deref(), Some("first"), "an existing secret is never replaced");
+    let read = store.find_hook_source("ghcr", "ghcr.io").await.unwrap().unwrap();
+    assert_eq!(read, kept);
+}
+
 async fn inbound_deduplicates(store: Arc<dyn Store>) {
     let out = store
         .record_inbound(vec![
             pushed("1.1.0-production-201108-195630", DIGEST_A, Some("ev-1")),
             pushed("1.1.0-production-201108-195630", DIGEST_A, Some("ev-2")),
             pushed("1.1.0-production-201109-000000", DIGEST_B, Some("ev-1")),
-        ])
+        ], 0)
         .await
         .unwrap();
     assert_eq!(out[0].1, Disposition::Accepted);
@@ -141,7 +165,7 @@ async fn inbound_deduplicates(store: Arc<dyn Store>) {
 
     // A second hook with the same content is a duplicate too.
     let again = store
-        .record_inbound(vec![pushed("1.1.0-production-201108-195630", DIGEST_A, None)])
+        .record_inbound(vec![pushed("1.1.0-production-201108-195630", DIGEST_A, None)], 0)
         .await
         .unwrap();
     assert!(matches!(again[0].1, Disposition::Ignored(_)), "{again:?}");
@@ -151,11 +175,46 @@ async fn inbound_deduplicates(store: Arc<dyn Store>) {
     assert_eq!(log.iter().filter(|e| e.status == "accepted").count(), 1);
 }
 
+/// Docker Hub, Quay and Gitea events carry no digest: a redelivered body
+/// (same event id or body hash) is a duplicate within the dedupe window
+/// and a new event after it. The window's start is the caller's clock.
+async fn redeliveries_without_digest_are_duplicates_within_the_window(store: Arc<dyn Store>) {
+    let bare = || {
+        let mut event = pushed("1.1.0-production-201108-195630", DIGEST_A, Some("sha256:body"));
+        event.kind = "quay".into();
+        event.digest = None;
+        event
+    };
+    let accepted = |out: &[(String, Disposition)]| out.iter().filter(|(_, d)| *d == Disposition::Accepted).count();
+    let first = store.record_inbound(vec![bare()], 0).await.unwrap();
+    assert_eq!(accepted(&first), 1, "{first:?}");
+    let within = store.record_inbound(vec![bare()], 0).await.unwrap();
+    let Disposition::Ignored(reason) = &within[0].1 else {
+        panic!("a redelivery within the window is recorded again: {within:?}")
+    };
+    assert!(reason.starts_with("duplicate: registry event id sha256:body"), "{reason}");
+    let log = store.inbound_events(10).await.unwrap();
+    assert_eq!(log.iter().filter(|e| e.status == "accepted").count(), 1, "{log:?}");
+
+    // The window starts after the first event: the same body is new.
+    let after = store.record_inbound(vec![bare()], now_ms() + 1).await.unwrap();
+    assert_eq!(accepted(&after), 1, "{after:?}");
+    // ...and is itself the one a redelivery within the window now meets.
+    let again = store.record_inbound(vec![bare()], 0).await.unwrap();
+    let Disposition::Ignored(reason) = &again[0].1 else {
+        panic!("{again:?}")
+    };
+    assert!(reason.ends_with(&after[0].0), "{reason}");
+    let log = store.inbound_events(10).await.unwrap();
+    assert_eq!(log.len(), 4);
+    assert_eq!(log.iter().filter(|e| e.status == "accepted").count(), 2, "{log:?}");
+}
+
 async fn index_wins_over_platform_manifests(store: Arc<dyn Store>) {
     let mut index = pushed("1.1.0-production-201108-195630", DIGEST_A, None);
     index.is_index = true;
     let platform = pushed("1.1.0-production-201108-195630", DIGEST_B, None);
-    let out = store.record_inbound(vec![index, platform]).await.unwrap();
+    let out = store.record_inbound(vec![index, platform], 0).await.unwrap();
     assert_eq!(out[0].1, Disposition::Accepted);
     let Disposition::Ignored(reason) = &out[1].1 else {
         panic!("{out:?}")
@@ -166,7 +225,7 @@ async fn index_wins_over_platform_manifests(store: Arc<dyn Store>) {
 async fn outbox_claims_once_and_retries(store: Arc<dyn Store>) {
     store.insert_service(service("svc", &[REPO])).await.unwrap();
     let out = store
-        .record_inbound(vec![pushed("1.1.0-production-201108-195630", DIGEST_A, None)])
+        .record_inbound(vec![pushed("1.1.0-production-201108-195630", DIGEST_A, None)], 0)
         .await
         .unwrap();
     let now = now_ms();
@@ -306,7 +365,7 @@ async fn outbox_claims_once_and_retries(store: Arc<dyn Store>) {
 async fn gone_disables_and_claims_release(store: Arc<dyn Store>) {
     store.insert_service(service("svc", &[REPO])).await.unwrap();
     let out = store
-        .record_inbound(vec![pushed("1.1.0-production-201108-195630", DIGEST_A, None)])
+        .record_inbound(vec![pushed("1.1.0-production-201108-195630", DIGEST_A, None)], 0)
         .await
         .unwrap();
     let now = now_ms();
@@ -378,7 +437,9 @@ async fn settings_initialize_once(store: Arc<dyn Store>) {
 crate::store_cases!(
     services_round_trip,
     hook_sources_are_shared,
+    hook_sources_get_a_missing_secret,
     inbound_deduplicates,
+    redeliveries_without_digest_are_duplicates_within_the_window,
     index_wins_over_platform_manifests,
     outbox_claims_once_and_retries,
     gone_disables_and_claims_release,

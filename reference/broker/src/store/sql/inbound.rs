@@ -53,9 +53,21 @@ fn accepted_from(row: RowRef<'_>) -> StoreResult<AcceptedEvent> {
     })
 }
 
-/// What the event log holds for the keys of `events`.
-async fn seen<B: Backend>(tx: &mut B::Tx, events: &[&NewInboundEvent]) -> StoreResult<Seen> {
+/// What the event log holds for the keys of `events`. Event ids (source
+/// keys) held by events received before `dedup_since` are released first:
+/// they are out of the dedupe window, and the key is unique in the log.
+async fn seen<B: Backend>(tx: &mut B::Tx, events: &[&NewInboundEvent], dedup_since: Millis) -> StoreResult<Seen> {
     let keys: Vec<_> = events.iter().map(|e| crate::inbound::dedup::Keys::of(e)).collect();
+    let source_keys: Vec<&str> = keys.iter().filter_map(|k| k.source_key.as_deref()).collect();
+    for chunk in source_keys.chunks(KEYS_PER_QUERY) {
+        let sql = format!(
+            "UPDATE inbound_events SET source_key = NULL WHERE source_key IN ({}) AND received_at < $1",
+            placeholders(2, chunk.len())
+        );
+        let mut args: Vec<Value<'_>> = vec![dedup_since.into()];
+        args.extend(chunk.iter().map(|k| Value::from(*k)));
+        B::execute(tx, &sql, &args).await?;
+    }
     let mut seen = Seen::default();
     for (column, wanted) in [
         (
@@ -131,11 +143,12 @@ async fn seen<B: Backend>(tx: &mut B::Tx, events: &[&NewInboundEvent]) -> StoreR
 pub(crate) async fn record_batch<B: Backend>(
     db: &B,
     hooks: &[&[NewInboundEvent]],
+    dedup_since: Millis,
 ) -> StoreResult<Vec<Vec<(String, Disposition)>>> {
     let now = now_ms();
     let events: Vec<&NewInboundEvent> = hooks.iter().flat_map(|h| h.iter()).collect();
     let mut tx = db.begin().await?;
-    let mut batch = Batch::new(seen::<B>(&mut tx, &events).await?);
+    let mut batch = Batch::new(seen::<B>(&mut tx, &events, dedup_since).await?);
     let mut decided = Vec::with_capacity(events.len());
     for event in &events {
         let id = new_id();

@@ -135,8 +135,12 @@ impl<B: Backend> Store for SqlStore<B> {
         Box::pin(services::hook_source_by_token(&*self.db, token))
     }
 
-    fn record_inbound(&self, events: Vec<NewInboundEvent>) -> StoreFuture<'_, Vec<(String, Disposition)>> {
-        Box::pin(self.writer.record(events))
+    fn record_inbound(
+        &self,
+        events: Vec<NewInboundEvent>,
+        dedup_since: Millis,
+    ) -> StoreFuture<'_, Vec<(String, Disposition)>> {
+        Box::pin(self.writer.record(events, dedup_since))
     }
 
     fn claim_inbound(&self, now: Millis, lease_until: Millis, limit: i64) -> StoreFuture<'_, Vec<AcceptedEvent>> {

@@ -202,7 +202,8 @@ pub(super) async fn hook_source<B: Backend>(
     B::execute(
         &mut tx,
         "INSERT INTO hook_sources (token, kind, registry, secret, api_url, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, registry) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (kind, registry) DO UPDATE SET secret = COALESCE(hook_sources.secret, excluded.secret)",
         &[
             token.as_str().into(),
             kind.into(),
