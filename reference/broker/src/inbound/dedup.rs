@@ -199,10 +199,16 @@ mod tests {
         let mut batch = Batch::default();
         let first = batch.decide("ev-1", &bare);
         assert_eq!(first.disposition, Disposition::Accepted);
-        assert_eq!(first.keys.source_key.as_deref(), Some("registry.example.org\nsha256:body"));
+        assert_eq!(
+            first.keys.source_key.as_deref(),
+            Some("registry.example.org\nsha256:body")
+        );
         assert_eq!(first.keys.dedup_key, None, "no content key without a digest");
         let again = batch.decide("ev-2", &bare);
-        assert!(reason(&again).starts_with("duplicate: registry event id sha256:body"), "{again:?}");
+        assert!(
+            reason(&again).starts_with("duplicate: registry event id sha256:body"),
+            "{again:?}"
+        );
         let mut other = bare.clone();
         other.source_event_id = Some("sha256:other".into());
         assert_eq!(batch.decide("ev-3", &other).disposition, Disposition::Accepted);

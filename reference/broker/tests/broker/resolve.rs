@@ -258,17 +258,20 @@ async fn tag_without_digest(broker: &Broker, tag: &str) {
     let recorded = broker
         .state
         .store
-        .record_inbound(vec![NewInboundEvent {
-            kind: "dockerhub".into(),
-            registry: "docker.io".into(),
-            source_event_id: None,
-            repository: Some("docker.io/team/app".into()),
-            tag: Some(tag.into()),
-            digest: None,
-            media_type: None,
-            is_index: false,
-            disposition: Disposition::Accepted,
-        }], 0)
+        .record_inbound(
+            vec![NewInboundEvent {
+                kind: "dockerhub".into(),
+                registry: "docker.io".into(),
+                source_event_id: None,
+                repository: Some("docker.io/team/app".into()),
+                tag: Some(tag.into()),
+                digest: None,
+                media_type: None,
+                is_index: false,
+                disposition: Disposition::Accepted,
+            }],
+            0,
+        )
         .await
         .unwrap();
     assert_eq!(recorded.len(), 1);

@@ -121,33 +121,34 @@ async fn hook_sources_are_shared(store: Arc<dyn Store>) {
 /// the next write that proposes one, and keeps it: later proposals never
 /// replace a secret the registry may already be configured with.
 async fn hook_sources_get_a_missing_secret(store: Arc<dyn Store>) {
-    let old = store
-        .hook_source("ghcr", "ghcr.io", None, None)
-        .await
-        .unwrap();
+    let old = store.hook_source("ghcr", "ghcr.io", None, None).await.unwrap();
     assert_eq!(old.secret, None);
-    let filled = store
-        .hook_source("ghcr", "ghcr.io", Some("first"), None)
-        .await
-        .unwrap();
+    let filled = store.hook_source("ghcr", "ghcr.io", Some("first"), None).await.unwrap();
     assert_eq!(filled.token, old.token, "the same source, not a new one");
     assert_eq!(filled.secret.as_deref(), Some("first"));
     let kept = store
         .hook_source("ghcr", "ghcr.io", Some("second"), None)
         .await
         .unwrap();
-    assert_eq!(kept.secret.as_deref(), Some("first"), "an existing secret is never replaced");
+    assert_eq!(
+        kept.secret.as_deref(),
+        Some("first"),
+        "an existing secret is never replaced"
+    );
     let read = store.find_hook_source("ghcr", "ghcr.io").await.unwrap().unwrap();
     assert_eq!(read, kept);
 }
 
 async fn inbound_deduplicates(store: Arc<dyn Store>) {
     let out = store
-        .record_inbound(vec![
-            pushed("1.1.0-production-201108-195630", DIGEST_A, Some("ev-1")),
-            pushed("1.1.0-production-201108-195630", DIGEST_A, Some("ev-2")),
-            pushed("1.1.0-production-201109-000000", DIGEST_B, Some("ev-1")),
-        ], 0)
+        .record_inbound(
+            vec![
+                pushed("1.1.0-production-201108-195630", DIGEST_A, Some("ev-1")),
+                pushed("1.1.0-production-201108-195630", DIGEST_A, Some("ev-2")),
+                pushed("1.1.0-production-201109-000000", DIGEST_B, Some("ev-1")),
+            ],
+            0,
+        )
         .await
         .unwrap();
     assert_eq!(out[0].1, Disposition::Accepted);
@@ -192,7 +193,10 @@ async fn redeliveries_without_digest_are_duplicates_within_the_window(store: Arc
     let Disposition::Ignored(reason) = &within[0].1 else {
         panic!("a redelivery within the window is recorded again: {within:?}")
     };
-    assert!(reason.starts_with("duplicate: registry event id sha256:body"), "{reason}");
+    assert!(
+        reason.starts_with("duplicate: registry event id sha256:body"),
+        "{reason}"
+    );
     let log = store.inbound_events(10).await.unwrap();
     assert_eq!(log.iter().filter(|e| e.status == "accepted").count(), 1, "{log:?}");
 
