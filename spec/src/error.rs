@@ -18,6 +18,7 @@ struct TagErrorInner {
     what: &'static str,
     input: String,
     kind: TagErrorKind,
+    suggestion: Option<String>,
 }
 
 impl TagError {
@@ -26,7 +27,13 @@ impl TagError {
             what,
             input: input.to_owned(),
             kind,
+            suggestion: None,
         }))
+    }
+
+    pub(crate) fn with_suggestion(mut self, suggestion: Option<String>) -> Self {
+        self.0.suggestion = suggestion;
+        self
     }
 
     /// The rejected input, as given.
@@ -42,6 +49,40 @@ impl TagError {
     /// The requirement ID of `spec/tags.md` that the input breaks, e.g. `TAG-4`.
     pub fn requirement(&self) -> &'static str {
         self.0.kind.requirement()
+    }
+
+    /// What the person most likely meant, when the parser can tell: the
+    /// stage for a misspelt or wrongly cased stage (`production` for
+    /// `Production` or `prodution`), otherwise the whole corrected tag
+    /// (`1.1.0-production-110809-195630` for a four-digit year). Never
+    /// part of the message, so that a tool can print it as a hint.
+    pub fn suggestion(&self) -> Option<&str> {
+        self.0.suggestion.as_deref()
+    }
+}
+
+/// A mistake people often make, which the parser names the way a person
+/// would instead of reporting the first character it could not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Mistake {
+    /// `v1.1.0-…`: a version prefix.
+    VPrefix(char),
+    /// `2011-08-09` or `20110809`: the year written with four digits.
+    FourDigitYear(String),
+    /// `201108T195630`: the date and time joined by something else than `-`.
+    DateTimeSeparator(char),
+    /// `19:56:30`: separators inside the time.
+    TimeColons(String),
+    /// `1956`: hours and minutes only.
+    NoSeconds(String),
+}
+
+impl Mistake {
+    fn requirement(&self) -> &'static str {
+        match self {
+            Mistake::VPrefix(_) => "TAG-1",
+            _ => "TAG-4",
+        }
     }
 }
 
@@ -147,6 +188,10 @@ pub(crate) enum TagErrorKind {
         year: u16,
         position: usize,
     },
+    Mistake {
+        mistake: Mistake,
+        position: usize,
+    },
 }
 
 const MONTH_NAMES: [&str; 12] = [
@@ -173,7 +218,8 @@ impl TagErrorKind {
             | TagErrorKind::Overflow { position, .. }
             | TagErrorKind::Stage { position, .. }
             | TagErrorKind::OutOfRange { position, .. }
-            | TagErrorKind::Day { position, .. } => position,
+            | TagErrorKind::Day { position, .. }
+            | TagErrorKind::Mistake { position, .. } => position,
         }
     }
 
@@ -184,6 +230,7 @@ impl TagErrorKind {
             TagErrorKind::LeadingZero { .. } | TagErrorKind::Overflow { .. } => "TAG-2",
             TagErrorKind::Stage { .. } => "TAG-3",
             TagErrorKind::OutOfRange { .. } | TagErrorKind::Day { .. } => "TAG-4",
+            TagErrorKind::Mistake { mistake, .. } => mistake.requirement(),
         }
     }
 }
@@ -231,6 +278,29 @@ impl fmt::Display for TagErrorKind {
                 "day {day:02} at position {position} is out of range 01-{max} for {} {year}",
                 MONTH_NAMES[usize::from(*month) - 1]
             ),
+            TagErrorKind::Mistake { mistake, position } => match mistake {
+                Mistake::VPrefix(v) => write!(
+                    f,
+                    "prefix '{v}' at position {position}: a tag starts with the digits of the api-version, no prefix"
+                ),
+                Mistake::FourDigitYear(year) => write!(
+                    f,
+                    "year {year:?} at position {position} must be two digits, YY (the timestamp is yymmdd-hhmmss)"
+                ),
+                Mistake::DateTimeSeparator(c) => write!(
+                    f,
+                    "{} at position {position} separates the date and the time, expected '-' (the timestamp is yymmdd-hhmmss)",
+                    Found::Char(*c)
+                ),
+                Mistake::TimeColons(time) => write!(
+                    f,
+                    "time {time:?} at position {position} has ':' separators, expected six digits hhmmss"
+                ),
+                Mistake::NoSeconds(time) => write!(
+                    f,
+                    "time {time:?} at position {position} has no seconds, expected six digits hhmmss"
+                ),
+            },
         }
     }
 }
@@ -244,11 +314,14 @@ pub struct TimestampRangeError {
 }
 
 /// A string is not an API requirement (`spec/tags.md` TAG-10).
+///
+/// The message says everything, the cause included, so the error has no
+/// `source()`: a caller that prints the chain (`anyhow`'s `{:#}`) would
+/// otherwise print the cause twice.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid api-version requirement {input:?}: {kind} (TAG-10)")]
 pub struct RequirementError {
     pub(crate) input: String,
-    #[source]
     pub(crate) kind: RequirementErrorKind,
 }
 
@@ -282,11 +355,11 @@ pub(crate) enum RequirementErrorKind {
         found: String,
         position: usize,
         expected: &'static str,
-        hint: &'static str,
+        hint: String,
     },
     /// The grammar holds but `semver` refuses the requirement.
     #[error("{0}")]
-    Semver(#[source] semver::Error),
+    Semver(semver::Error),
 }
 
 /// A string is not an OCI image reference (`spec/tags.md` REF-1 to REF-6).

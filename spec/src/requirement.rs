@@ -236,7 +236,12 @@ mod grammar {
     use crate::error::RequirementErrorKind;
 
     const BETWEEN: &str = "',' between comparators, or the end";
-    const COMMA_HINT: &str = " (separate comparators with a comma: `>=1.1, <2`)";
+
+    /// The hint for comparators without a comma, showing the input as it
+    /// should have been written.
+    fn comma_hint(fixed: &str) -> String {
+        format!(" (separate comparators with a comma: `{fixed}`)")
+    }
 
     struct Cursor<'a> {
         bytes: &'a [u8],
@@ -260,18 +265,19 @@ mod grammar {
         fn fail(&self, expected: &'static str) -> RequirementErrorKind {
             let rest = &self.input[self.pos..];
             let hint = if rest.starts_with("&&") {
-                COMMA_HINT
+                let parts: Vec<&str> = self.input.split("&&").map(str::trim).collect();
+                comma_hint(&parts.join(", "))
             } else if rest.starts_with('-') || rest.starts_with('+') {
-                " (a requirement names plain versions; no pre-release or build metadata)"
+                " (a requirement names plain versions; no pre-release or build metadata)".into()
             } else if rest.starts_with('v') || rest.starts_with('V') {
-                " (no `v` prefix)"
+                " (no `v` prefix)".into()
             } else {
-                ""
+                "".into()
             };
             self.fail_with(expected, hint)
         }
 
-        fn fail_with(&self, expected: &'static str, hint: &'static str) -> RequirementErrorKind {
+        fn fail_with(&self, expected: &'static str, hint: String) -> RequirementErrorKind {
             let found = match self.input[self.pos..].chars().next() {
                 Some(c) => format!("unexpected character {c:?}"),
                 None => "unexpected end".to_owned(),
@@ -377,7 +383,10 @@ mod grammar {
                     c.spaces();
                 }
                 // `>=1.1 <2`: npm's and Python's spelling of a range.
-                Some(b'<' | b'>' | b'=') => return Err(c.fail_with(BETWEEN, COMMA_HINT)),
+                Some(b'<' | b'>' | b'=') => {
+                    let fixed = format!("{}, {}", input[..c.pos].trim_end(), &input[c.pos..]);
+                    return Err(c.fail_with(BETWEEN, comma_hint(&fixed)));
+                }
                 Some(_) => return Err(c.fail(BETWEEN)),
             }
         }

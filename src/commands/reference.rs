@@ -9,7 +9,8 @@ use tagcast_spec::ImageReference;
 #[derive(Debug, Subcommand)]
 pub enum ReferenceCommand {
     /// Parse an image reference `[host[:port]/]path[:tag][@digest]` and
-    /// show its parts and normalized repository. Exit 1 when invalid.
+    /// show the registry host it names (and why), its parts and normalized
+    /// repository. Exit 1 when invalid.
     #[command(after_help = "Examples:\n  \
         tagcast reference parse elixircloud/cwl-wes:1.1-demo-201108-195630\n  \
         tagcast reference parse --format json localhost:5000/tes/funnel@sha256:<64 hex digits>")]
@@ -46,6 +47,12 @@ pub fn run(command: ReferenceCommand) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
+    let registry = reference.repository().domain().to_owned();
+    let why = host_reason(&reference);
+    let warning = upper_case_host_warning(&reference);
+    if let Some(warning) = &warning {
+        eprintln!("warning: {warning}");
+    }
     let tag = reference.tagcast_tag();
     let tag_error = match &tag {
         Some(Err(err)) => Some(err.to_string()),
@@ -64,11 +71,15 @@ pub fn run(command: ReferenceCommand) -> anyhow::Result<ExitCode> {
                 "digest": reference.digest().map(ToString::to_string),
                 "repository": reference.repository().to_string(),
                 "normalized": reference.normalized(),
+                "registry": registry,
+                "registryReason": why,
+                "warnings": warning.iter().collect::<Vec<_>>(),
                 "tagcastTag": tag.as_ref().map(|t| t.is_ok()),
                 "errors": tag_error.iter().collect::<Vec<_>>(),
             })
         ),
         Format::Text => {
+            println!("registry    {registry} ({why})");
             println!("repository  {}", reference.repository());
             println!("normalized  {}", reference.normalized());
             if let Some(tag) = reference.tag() {
@@ -81,4 +92,35 @@ pub fn run(command: ReferenceCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why the registry is what it is: which rule of REF-6 made the first
+/// component a host, or why there is none (Docker Hub).
+fn host_reason(reference: &ImageReference) -> &'static str {
+    match reference.host() {
+        None if !reference.path().contains('/') => "Docker Hub: a name of one component is an official image",
+        None => {
+            "Docker Hub: the first component is no host, as it has no '.' or ':', is not localhost and is lower case"
+        }
+        Some(_) if reference.port().is_some() => "the first component has a port",
+        Some("localhost") => "the first component is localhost",
+        Some(host) if host.contains('.') || host.starts_with('[') => "the first component has a '.'",
+        Some(_) => "the first component has an upper-case letter",
+    }
+}
+
+/// A first component taken as a host only because of its upper-case letter
+/// (REF-6) is, far more often, a mistyped Docker Hub namespace.
+fn upper_case_host_warning(reference: &ImageReference) -> Option<String> {
+    let host = reference.host()?;
+    let only_upper_case =
+        reference.port().is_none() && host != "localhost" && !host.contains('.') && !host.starts_with('[');
+    only_upper_case.then(|| {
+        format!(
+            "{host:?} is taken as the registry host because it has an upper-case letter (REF-6); \
+             a Docker Hub namespace is lower case: did you mean `{}/{}`?",
+            host.to_ascii_lowercase(),
+            reference.path()
+        )
+    })
 }

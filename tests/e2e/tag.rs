@@ -23,7 +23,7 @@ fn check_rejects_february_30_naming_the_day() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stdout(&out),
-        "invalid tag \"1.1-demo-200230-000000\": day 30 at position 13 is out of range 01-29 for February 2020\n\
+        "argv[3]: invalid tag \"1.1-demo-200230-000000\": day 30 at position 13 is out of range 01-29 for February 2020 (TAG-4)\n\
          1 checked, 0 valid, 1 invalid\n"
     );
 }
@@ -66,8 +66,183 @@ fn check_json_has_exactly_the_documented_fields() {
             "apiVersion": null,
             "stage": null,
             "timestamp": null,
-            "errors": ["invalid tag \"1.1-demo-200230-000000\": day 30 at position 13 is out of range 01-29 for February 2020"]
+            "errors": [{
+                "source": "argv[6]",
+                "line": null,
+                "position": 13,
+                "requirement": "TAG-4",
+                "message": "invalid tag \"1.1-demo-200230-000000\": day 30 at position 13 is out of range 01-29 for February 2020",
+                "suggestion": null
+            }]
         })
+    );
+}
+
+/// Each error names where the tag came from (argv index, file and line,
+/// standard input and line) and the rule, and suggests what was meant.
+#[test]
+fn check_errors_name_the_source_the_rule_and_a_suggestion() {
+    let out = run(
+        &["tag", "check", "1.1-demo-201108-195630", "1.1-Production-201108-195630"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        "argv[4]: invalid tag \"1.1-Production-201108-195630\": stage \"Production\" at position 4 is not one of \
+         production, staging, development, demo (TAG-3); did you mean `production`?\n\
+         2 checked, 1 valid, 1 invalid\n"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tags.txt");
+    std::fs::write(&file, "1.1-demo-201108-195630\n\n1.1.0-production-2011-08-09-195630\n").unwrap();
+    let out = run(&["tag", "check", "--file", file.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{}:3: invalid tag \"1.1.0-production-2011-08-09-195630\": year \"2011\" at position 17 must be two \
+             digits, YY (the timestamp is yymmdd-hhmmss) (TAG-4); did you mean `1.1.0-production-110809-195630`?\n\
+             2 checked, 1 valid, 1 invalid\n",
+            file.display()
+        )
+    );
+
+    let out = run(&["tag", "check"], "1.1-demo-201108-195630\nv1.1.0-demo-201108-1956\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        "stdin:2: invalid tag \"v1.1.0-demo-201108-1956\": prefix 'v' at position 0: a tag starts with the digits \
+         of the api-version, no prefix (TAG-1)\n\
+         2 checked, 1 valid, 1 invalid\n"
+    );
+    assert_eq!(stderr(&out), "", "a pipe is not told that standard input is read");
+}
+
+#[test]
+fn check_json_errors_are_objects_with_source_line_and_suggestion() {
+    let out = run(
+        &["tag", "check", "--format", "json"],
+        "1.1-demo-201108-19:56:30\n1.1-prodution-201108-195630\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let errors: Vec<Value> = json_lines(&stdout(&out))
+        .iter()
+        .map(|r| r["errors"][0].clone())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            serde_json::json!({
+                "source": "stdin",
+                "line": 1,
+                "position": 16,
+                "requirement": "TAG-4",
+                "message": "invalid tag \"1.1-demo-201108-19:56:30\": time \"19:56:30\" at position 16 has ':' separators, expected six digits hhmmss",
+                "suggestion": "1.1-demo-201108-195630"
+            }),
+            serde_json::json!({
+                "source": "stdin",
+                "line": 2,
+                "position": 4,
+                "requirement": "TAG-3",
+                "message": "invalid tag \"1.1-prodution-201108-195630\": stage \"prodution\" at position 4 is not one of production, staging, development, demo",
+                "suggestion": "production"
+            })
+        ]
+    );
+}
+
+/// No tags at all is an error naming the source (a failed `skopeo` before
+/// the pipe must not pass as "all valid"), unless `--allow-empty`.
+#[test]
+fn empty_input_is_an_error_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let empty = empty.to_str().unwrap();
+    for command in [
+        &["tag", "check"][..],
+        &["tag", "check", "--format", "json"],
+        &["tag", "sort"],
+        &["tag", "normalize"],
+        &["tag", "latest", "--stage", "demo"],
+    ] {
+        let out = run(command, "");
+        assert_eq!(out.status.code(), Some(1), "{command:?}");
+        assert_eq!(stdout(&out), "", "{command:?}");
+        assert!(
+            stderr(&out).starts_with("error: no tags in standard input"),
+            "{command:?}: {}",
+            stderr(&out)
+        );
+        let out = run(&[command, &["--file", empty]].concat(), "");
+        assert_eq!(out.status.code(), Some(1), "{command:?}");
+        assert!(
+            stderr(&out).starts_with(&format!("error: no tags in {empty}")),
+            "{command:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = run(&["tag", "check", "--allow-empty"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "0 checked, 0 valid, 0 invalid\n");
+    let out = run(&["tag", "sort", "--allow-empty", "--file", empty], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn normalize_reads_a_file_or_standard_input_like_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tags.txt");
+    std::fs::write(&file, "1.1-demo-201108-195630\n1.1-Demo-201108-195630\n").unwrap();
+    let out = run(&["tag", "normalize", "--file", file.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "1.1.0-demo-201108-195630\n");
+    assert!(
+        stderr(&out).starts_with(&format!("{}:2: invalid tag", file.display())),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["tag", "normalize"], "2.0-staging-240229-000000\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "2.0.0-staging-240229-000000\n");
+}
+
+#[test]
+fn new_explains_an_impossible_date_and_shows_the_format() {
+    let out = run(
+        &[
+            "tag",
+            "new",
+            "--api-version",
+            "1.1",
+            "--stage",
+            "demo",
+            "--at",
+            "2021-02-29T12:00:00Z",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "error: invalid --at \"2021-02-29T12:00:00Z\": day 29 at position 8 is out of range 01-28 for February 2021; \
+         expected RFC 3339, YYYY-MM-DDThh:mm:ss and Z or an offset, e.g. 2020-11-08T19:56:30Z\n"
+    );
+}
+
+/// The requirement grammar's message is printed once (not again as its
+/// cause) and shows the input with the comma it lacks.
+#[test]
+fn requirement_errors_are_printed_once_with_the_comma_form() {
+    let out = run(&["tag", "latest", "--stage", "demo", "--api-version", "^1.1 <2"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "error: invalid api-version requirement \"^1.1 <2\": unexpected character '<' at position 5, expected ',' \
+         between comparators, or the end (separate comparators with a comma: `^1.1, <2`) (TAG-10)\n"
     );
 }
 
@@ -234,8 +409,33 @@ fn reference_parse_normalizes_docker_hub_names() {
     assert_eq!(v["tag"], "1.1-demo-201108-195630");
     assert_eq!(v["tagcastTag"], true);
 
+    assert_eq!(v["registry"], "docker.io");
+
+    let out = run(&["reference", "parse", "elixircloud/cwl-wes"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("registry    docker.io (Docker Hub: the first component is no host"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(stderr(&out), "");
+
     let out = run(&["reference", "parse", "Elixircloud/cwl-wes"], "");
     assert_eq!(out.status.code(), Some(0), "an upper-case first component is a host");
+    assert_eq!(
+        stdout(&out),
+        "registry    Elixircloud (the first component has an upper-case letter)\n\
+         repository  Elixircloud/cwl-wes\nnormalized  Elixircloud/cwl-wes\n"
+    );
+    assert_eq!(
+        stderr(&out),
+        "warning: \"Elixircloud\" is taken as the registry host because it has an upper-case letter (REF-6); \
+         a Docker Hub namespace is lower case: did you mean `elixircloud/cwl-wes`?\n"
+    );
+    let out = run(&["reference", "parse", "--format", "json", "Elixircloud/cwl-wes"], "");
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["registry"], "Elixircloud");
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1), "{v}");
     let out = run(&["reference", "parse", "elixircloud/CWL-wes"], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -333,6 +533,11 @@ fn tag_vectors_hold_for_parser_schema_and_cli() {
             }
         } else if record["errors"].as_array().is_none_or(|e| e.len() != 1) {
             failures.push(format!("{input}: an invalid tag has one error message: {record}"));
+        } else if record["errors"][0]["requirement"] != case["requirement"] {
+            failures.push(format!(
+                "{input}: the error names {}, expected {}",
+                record["errors"][0]["requirement"], case["requirement"]
+            ));
         }
     }
     assert_eq!(records.len(), cases.len(), "one record per input");

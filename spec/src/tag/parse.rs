@@ -2,7 +2,7 @@
 //! bytes, no allocation on success.
 
 use super::{ApiVersion, Stage, Tag, Timestamp};
-use crate::error::{Component, Field, Found, TagError, TagErrorKind};
+use crate::error::{Component, Field, Found, Mistake, TagError, TagErrorKind};
 
 struct Cursor<'a> {
     what: &'static str,
@@ -104,10 +104,13 @@ impl<'a> Cursor<'a> {
             return Ok(stage);
         }
         let word = rest.iter().position(|&b| b == b'-').unwrap_or(rest.len());
-        Err(self.error(TagErrorKind::Stage {
-            stage: self.input[start..start + word].to_owned(),
-            position: start,
-        }))
+        let word = &self.input[start..start + word];
+        Err(self
+            .error(TagErrorKind::Stage {
+                stage: word.to_owned(),
+                position: start,
+            })
+            .with_suggestion(stage_suggestion(word).map(|stage| stage.as_str().to_owned())))
     }
 
     /// Two ASCII digits as a number.
@@ -327,6 +330,15 @@ fn parse_explaining(input: &str) -> Result<Tag, TagError> {
             expected: "<api-version>-<stage>-<timestamp>",
         }));
     }
+    if let [v @ (b'v' | b'V'), b'0'..=b'9', ..] = c.bytes {
+        let rest = &input[1..];
+        return Err(c
+            .error(TagErrorKind::Mistake {
+                mistake: Mistake::VPrefix(char::from(*v)),
+                position: 0,
+            })
+            .with_suggestion(parse(rest).is_ok().then(|| rest.to_owned())));
+    }
     let api_version = c.api_version(Some(b'-'), "'.' or '-' after the minor version")?;
     // A fourth number is still the api-version's text (the longest prefix of
     // digits and dots), so it breaks the api-version's rule (TAG-2), not TAG-1.
@@ -340,7 +352,10 @@ fn parse_explaining(input: &str) -> Result<Tag, TagError> {
     c.expect(b'-', "'-' after the api-version", "TAG-1")?;
     let stage = c.stage()?;
     c.expect(b'-', "'-' after the stage", "TAG-1")?;
-    let timestamp = c.timestamp()?;
+    let start = c.pos;
+    let timestamp = c
+        .timestamp()
+        .map_err(|err| timestamp_mistake(input, start).unwrap_or(err))?;
     if c.pos != input.len() {
         return Err(c.unexpected_at(c.pos, "end of tag", "TAG-1"));
     }
@@ -349,6 +364,116 @@ fn parse_explaining(input: &str) -> Result<Tag, TagError> {
         stage,
         timestamp,
     })
+}
+
+/// The stage a person most likely meant by `word`: the same letters in
+/// another case, the stage it abbreviates (`prod`, `dev`), or a stage at
+/// most two edits away (`prodution`, `stagign`), when exactly one fits.
+fn stage_suggestion(word: &str) -> Option<Stage> {
+    if let Some(stage) = Stage::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(word)) {
+        return Some(stage);
+    }
+    let lower = word.to_ascii_lowercase();
+    let mut abbreviates = Stage::ALL
+        .into_iter()
+        .filter(|s| lower.len() >= 3 && s.as_str().starts_with(&lower));
+    if let (Some(stage), None) = (abbreviates.next(), abbreviates.next()) {
+        return Some(stage);
+    }
+    let mut best: Option<(usize, Stage)> = None;
+    let mut tied = false;
+    for stage in Stage::ALL {
+        let distance = edit_distance(&lower, stage.as_str());
+        match best {
+            Some((d, _)) if distance > d => {}
+            Some((d, _)) if distance == d => tied = true,
+            _ => {
+                best = Some((distance, stage));
+                tied = false;
+            }
+        }
+    }
+    match best {
+        Some((distance, stage)) if distance <= 2 && !tied => Some(stage),
+        _ => None,
+    }
+}
+
+/// Levenshtein distance over bytes (stages are ASCII; anything else only
+/// makes the distance larger).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &x) in a.as_bytes().iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &y) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(diagonal + usize::from(x != y));
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// Explains a timestamp that does not parse when it is one of the common
+/// shapes people write instead of `yymmdd-hhmmss` — a four-digit year, a
+/// `T` between date and time, `:` in the time, no seconds — with the
+/// corrected tag as the suggestion when the rest of it is right. `start` is
+/// where the timestamp begins.
+fn timestamp_mistake(input: &str, start: usize) -> Option<TagError> {
+    let rest = &input[start..];
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    // Checked on bytes first: slicing `rest` is safe once these are ASCII.
+    let bytes = rest.as_bytes();
+    let digits_at = |range: std::ops::Range<usize>| bytes.get(range).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    // The date as six digits and what follows it, or the four-digit year.
+    let (date, after, year) = if digits_at(0..4)
+        && bytes.get(4) == Some(&b'-')
+        && digits_at(5..7)
+        && bytes.get(7) == Some(&b'-')
+        && digits_at(8..10)
+    {
+        (
+            format!("{}{}{}", &rest[2..4], &rest[5..7], &rest[8..10]),
+            &rest[10..],
+            Some(&rest[..4]),
+        )
+    } else {
+        let run = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match run {
+            8 => (rest[2..8].to_owned(), &rest[8..], Some(&rest[..4])),
+            6 => (rest[..6].to_owned(), &rest[6..], None),
+            _ => return None,
+        }
+    };
+    let separator = after.chars().next();
+    let time = after.get(1..).unwrap_or("");
+    let fixed_time = {
+        let plain: String = time.chars().filter(|&c| c != ':').collect();
+        match plain.len() {
+            _ if !digits(&plain) => None,
+            4 => Some(format!("{plain}00")),
+            6 => Some(plain),
+            _ => None,
+        }
+    };
+    let suggestion = || {
+        let candidate = format!("{}{date}-{}", &input[..start], fixed_time.as_deref()?);
+        (year.is_none_or(|y| y.starts_with("20")) && accept(candidate.as_bytes()).is_some()).then_some(candidate)
+    };
+    let (mistake, position) = if let Some(year) = year {
+        (Mistake::FourDigitYear(year.to_owned()), start)
+    } else if let Some(c @ ('T' | 't' | '_' | ' ' | '.')) = separator {
+        (Mistake::DateTimeSeparator(c), start + 6)
+    } else if separator == Some('-') && time.contains(':') {
+        (Mistake::TimeColons(time.to_owned()), start + 7)
+    } else if separator == Some('-') && time.len() == 4 && digits(time) {
+        (Mistake::NoSeconds(time.to_owned()), start + 7)
+    } else {
+        return None;
+    };
+    Some(TagError::new("tag", input, TagErrorKind::Mistake { mistake, position }).with_suggestion(suggestion()))
 }
 
 #[cfg(test)]

@@ -217,7 +217,7 @@ fn tag_error_messages_are_pinned() {
         ),
         (
             "v1.1-demo-201108-195630",
-            r#"invalid tag "v1.1-demo-201108-195630": unexpected character 'v' at position 0, expected a digit of the major version"#,
+            r#"invalid tag "v1.1-demo-201108-195630": prefix 'v' at position 0: a tag starts with the digits of the api-version, no prefix"#,
         ),
         (
             "1-demo-201108-195630",
@@ -285,7 +285,7 @@ fn tag_error_messages_are_pinned() {
         ),
         (
             "1.1-demo-201108.195630",
-            r#"invalid tag "1.1-demo-201108.195630": unexpected character '.' at position 15, expected '-' between the date yymmdd and the time hhmmss"#,
+            r#"invalid tag "1.1-demo-201108.195630": character '.' at position 15 separates the date and the time, expected '-' (the timestamp is yymmdd-hhmmss)"#,
         ),
         (
             "1.1-demo-201108-19563",
@@ -308,6 +308,105 @@ fn tag_error_messages_are_pinned() {
                 failures.push(format!("{input:?}:\n  got  {err}\n  want {expected}"))
             }
             Err(_) => {}
+        }
+    }
+    report(failures, table.len());
+}
+
+/// The mistakes people make most often get the diagnosis a person would
+/// give, the rule they break, and the tag they meant.
+#[test]
+fn common_mistakes_are_diagnosed_with_a_suggestion() {
+    let table: &[(&str, &str, &str, Option<&str>)] = &[
+        (
+            "1.1.0-production-2011-08-09-195630",
+            r#"year "2011" at position 17 must be two digits, YY (the timestamp is yymmdd-hhmmss)"#,
+            "TAG-4",
+            Some("1.1.0-production-110809-195630"),
+        ),
+        (
+            "1.1.0-production-20110809-195630",
+            r#"year "2011" at position 17 must be two digits, YY (the timestamp is yymmdd-hhmmss)"#,
+            "TAG-4",
+            Some("1.1.0-production-110809-195630"),
+        ),
+        (
+            "1.1.0-production-19990809-195630",
+            r#"year "1999" at position 17 must be two digits, YY (the timestamp is yymmdd-hhmmss)"#,
+            "TAG-4",
+            None,
+        ),
+        (
+            "1.1-demo-201108T195630",
+            "character 'T' at position 15 separates the date and the time, expected '-' (the timestamp is yymmdd-hhmmss)",
+            "TAG-4",
+            Some("1.1-demo-201108-195630"),
+        ),
+        (
+            "1.1-demo-201108-19:56:30",
+            r#"time "19:56:30" at position 16 has ':' separators, expected six digits hhmmss"#,
+            "TAG-4",
+            Some("1.1-demo-201108-195630"),
+        ),
+        (
+            "1.1-demo-201108-1956",
+            r#"time "1956" at position 16 has no seconds, expected six digits hhmmss"#,
+            "TAG-4",
+            Some("1.1-demo-201108-195600"),
+        ),
+        (
+            "v1.1.0-demo-201108-195630",
+            "prefix 'v' at position 0: a tag starts with the digits of the api-version, no prefix",
+            "TAG-1",
+            Some("1.1.0-demo-201108-195630"),
+        ),
+        (
+            "1.1-Production-201108-195630",
+            r#"stage "Production" at position 4 is not one of production, staging, development, demo"#,
+            "TAG-3",
+            Some("production"),
+        ),
+        (
+            "1.1-prodution-201108-195630",
+            r#"stage "prodution" at position 4 is not one of production, staging, development, demo"#,
+            "TAG-3",
+            Some("production"),
+        ),
+        (
+            "1.1-DEMO-201108-195630",
+            r#"stage "DEMO" at position 4 is not one of production, staging, development, demo"#,
+            "TAG-3",
+            Some("demo"),
+        ),
+        (
+            "1.1-prod-201108-195630",
+            r#"stage "prod" at position 4 is not one of production, staging, development, demo"#,
+            "TAG-3",
+            Some("production"),
+        ),
+        (
+            "1.1-rc1-201108-195630",
+            r#"stage "rc1" at position 4 is not one of production, staging, development, demo"#,
+            "TAG-3",
+            None,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for &(input, message, requirement, suggestion) in table {
+        let err = match Tag::parse(input) {
+            Ok(tag) => {
+                failures.push(format!("{input:?} parsed as {tag}"));
+                continue;
+            }
+            Err(err) => err,
+        };
+        let want = format!("invalid tag {input:?}: {message}");
+        if err.to_string() != want || err.requirement() != requirement || err.suggestion() != suggestion {
+            failures.push(format!(
+                "{input:?}:\n  got  {err} ({}, suggests {:?})\n  want {want} ({requirement}, suggests {suggestion:?})",
+                err.requirement(),
+                err.suggestion()
+            ));
         }
     }
     report(failures, table.len());
@@ -563,6 +662,14 @@ fn requirement_errors_name_the_position_and_suggest_the_comma_form() {
         r#"invalid api-version requirement ">=1.1 <2": unexpected character '<' at position 6, expected ',' between comparators, or the end (separate comparators with a comma: `>=1.1, <2`) (TAG-10)"#
     );
     assert_eq!(err.position(), Some(6));
+    let err = ApiRequirement::parse("^1.1 <2").unwrap_err();
+    assert!(err.to_string().contains("comma: `^1.1, <2`"), "{err}");
+    let err = ApiRequirement::parse(">=1.1 && <2").unwrap_err();
+    assert!(err.to_string().contains("comma: `>=1.1, <2`"), "{err}");
+    assert!(
+        std::error::Error::source(&err).is_none(),
+        "the message holds the cause; a source would print it twice"
+    );
     let err = ApiRequirement::parse(">=1.1.0-production").unwrap_err();
     assert!(err.to_string().contains("no pre-release"), "{err}");
 }

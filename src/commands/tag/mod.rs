@@ -1,16 +1,18 @@
 //! `tagcast tag …`: create, check, sort, pick and normalize tags.
 
+mod at;
+mod input;
+
 use std::cmp::Ordering;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{SecondsFormat, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 use tagcast_spec::{ApiRequirement, ApiVersion, Repository, Stage, Tag, UpdatePolicy};
+
+use input::{Diagnostic, InputArgs, Origin, describe, for_each_input, refuse_empty};
 
 #[derive(Debug, Subcommand)]
 pub enum TagCommand {
@@ -22,7 +24,8 @@ pub enum TagCommand {
         TAG=$(tagcast tag new --api-version \"$(cat API_VERSION)\" --stage staging)")]
     New(NewArgs),
     /// Check tags against the grammar. Exit 0 when all are valid, 1 when
-    /// any is invalid, 2 on usage or I/O errors.
+    /// any is invalid or there are none (see --allow-empty), 2 on usage or
+    /// I/O errors.
     #[command(after_help = "Examples:\n  \
         tagcast tag check 1.1-demo-201108-195630\n  \
         tagcast tag check --format json 1.1.0-production-201108-195630 1.1-demo-200230-000000\n  \
@@ -41,7 +44,7 @@ pub enum TagCommand {
     /// Print the canonical (three-part) form of each tag.
     #[command(after_help = "Examples:\n  \
         tagcast tag normalize 1.1-demo-201108-195630      # prints 1.1.0-demo-201108-195630")]
-    Normalize(NormalizeArgs),
+    Normalize(InputArgs),
 }
 
 #[derive(Debug, Args)]
@@ -61,17 +64,6 @@ pub struct NewArgs {
     image: Option<String>,
 }
 
-#[derive(Debug, Args)]
-pub struct InputArgs {
-    /// Tags to read; with none and no --file, tags are read from standard input.
-    #[arg(value_name = "TAG")]
-    tags: Vec<String>,
-    /// Read tags from a file, one per line ("-" for standard input). Empty
-    /// lines are skipped; a trailing CR is part of the line ending.
-    #[arg(long, value_name = "PATH")]
-    file: Option<PathBuf>,
-}
-
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     Text,
@@ -82,8 +74,10 @@ enum Format {
 pub struct CheckArgs {
     #[command(flatten)]
     input: InputArgs,
-    /// Output format: text (invalid tags and a summary) or json (one object
-    /// per tag and line).
+    /// Output format: text (one line per invalid tag, `SOURCE: message
+    /// (TAG-n)` with a "did you mean" hint, then a summary) or json (one
+    /// object per tag and line; each error an object with source, line,
+    /// position, requirement, message and suggestion).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
@@ -103,13 +97,6 @@ pub struct LatestArgs {
     after: Option<String>,
 }
 
-#[derive(Debug, Args)]
-pub struct NormalizeArgs {
-    /// Tags to normalize.
-    #[arg(value_name = "TAG", required = true)]
-    tags: Vec<String>,
-}
-
 pub fn run(command: TagCommand) -> anyhow::Result<ExitCode> {
     match command {
         TagCommand::New(args) => new(args),
@@ -123,9 +110,7 @@ pub fn run(command: TagCommand) -> anyhow::Result<ExitCode> {
 fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     let api_version = ApiVersion::parse(&args.api_version)?;
     let at = match &args.at {
-        Some(text) => DateTime::parse_from_rfc3339(text)
-            .with_context(|| format!("invalid --at {text:?}: not an RFC 3339 time"))?
-            .with_timezone(&Utc),
+        Some(text) => at::parse(text)?,
         None => Utc::now(),
     };
     let tag = Tag::new(api_version, args.stage, at)?;
@@ -139,60 +124,6 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Calls `each` with every input tag, in order, streaming a file or
-/// standard input line by line.
-fn for_each_input(input: &InputArgs, mut each: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    if !input.tags.is_empty() && input.file.is_some() {
-        bail!("give tags as arguments or with --file, not both");
-    }
-    for tag in &input.tags {
-        each(tag)?;
-    }
-    if !input.tags.is_empty() {
-        return Ok(());
-    }
-    let reader: Box<dyn BufRead> = match input.file.as_deref() {
-        Some(path) if path.as_os_str() != "-" => Box::new(BufReader::with_capacity(
-            1 << 16,
-            File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
-        )),
-        _ => Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock())),
-    };
-    let name = input
-        .file
-        .as_deref()
-        .map_or("standard input".into(), |p| p.display().to_string());
-    read_lines(reader, &name, each)
-}
-
-fn read_lines(
-    mut reader: impl BufRead,
-    name: &str,
-    mut each: impl FnMut(&str) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let mut line = Vec::with_capacity(128);
-    loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("cannot read {name}"))?;
-        if n == 0 {
-            return Ok(());
-        }
-        let mut bytes = line.as_slice();
-        if let Some(rest) = bytes.strip_suffix(b"\n") {
-            bytes = rest.strip_suffix(b"\r").unwrap_or(rest);
-        }
-        if bytes.is_empty() {
-            continue;
-        }
-        match std::str::from_utf8(bytes) {
-            Ok(text) => each(text)?,
-            Err(_) => each(&String::from_utf8_lossy(bytes))?,
-        }
-    }
-}
-
 /// One line of `tag check --format json`. Fields that do not apply are null.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -204,11 +135,11 @@ struct CheckRecord<'a> {
     api_version: Option<String>,
     stage: Option<Stage>,
     timestamp: Option<String>,
-    errors: Vec<String>,
+    errors: Vec<Diagnostic>,
 }
 
 impl<'a> CheckRecord<'a> {
-    fn new(input: &'a str, result: &Result<Tag, tagcast_spec::TagError>) -> Self {
+    fn new(origin: Origin<'_>, input: &'a str, result: &Result<Tag, tagcast_spec::TagError>) -> Self {
         match result {
             Ok(tag) => Self {
                 tag: input,
@@ -228,7 +159,7 @@ impl<'a> CheckRecord<'a> {
                 api_version: None,
                 stage: None,
                 timestamp: None,
-                errors: vec![err.to_string()],
+                errors: vec![Diagnostic::new(origin, err)],
             },
         }
     }
@@ -238,7 +169,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let (mut total, mut invalid) = (0u64, 0u64);
-    for_each_input(&args.input, |input| {
+    let count = for_each_input(&args.input, |origin, input| {
         total += 1;
         let result = Tag::parse(input);
         if result.is_err() {
@@ -246,17 +177,21 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
         match args.format {
             Format::Json => {
-                serde_json::to_writer(&mut out, &CheckRecord::new(input, &result))?;
+                serde_json::to_writer(&mut out, &CheckRecord::new(origin, input, &result))?;
                 out.write_all(b"\n")?;
             }
             Format::Text => {
                 if let Err(err) = &result {
-                    writeln!(out, "{err}")?;
+                    writeln!(out, "{}", describe(origin, err))?;
                 }
             }
         }
         Ok(())
     })?;
+    out.flush()?;
+    if let Some(code) = refuse_empty(&args.input, count) {
+        return Ok(code);
+    }
     if let Format::Text = args.format {
         writeln!(out, "{} checked, {} valid, {} invalid", total, total - invalid, invalid)?;
     }
@@ -268,23 +203,6 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Reads every input tag; invalid ones are reported on standard error.
-fn collect(input: &InputArgs) -> anyhow::Result<(Vec<(String, Tag)>, usize)> {
-    let mut tags = Vec::new();
-    let mut invalid = 0;
-    for_each_input(input, |text| {
-        match Tag::parse(text) {
-            Ok(tag) => tags.push((text.to_owned(), tag)),
-            Err(err) => {
-                invalid += 1;
-                eprintln!("skipped: {err}");
-            }
-        }
-        Ok(())
-    })?;
-    Ok((tags, invalid))
-}
-
 /// Channel order for a sort: by stage (in the grammar's order), then by
 /// precedence; equivalent tags keep their input order (stable sort).
 fn sort_key_cmp(a: &Tag, b: &Tag) -> Ordering {
@@ -292,7 +210,22 @@ fn sort_key_cmp(a: &Tag, b: &Tag) -> Ordering {
 }
 
 fn sort(args: InputArgs) -> anyhow::Result<ExitCode> {
-    let (mut tags, invalid) = collect(&args)?;
+    // Invalid tags are reported on standard error and left out.
+    let mut tags = Vec::new();
+    let mut invalid = 0;
+    let count = for_each_input(&args, |origin, text| {
+        match Tag::parse(text) {
+            Ok(tag) => tags.push((text.to_owned(), tag)),
+            Err(err) => {
+                invalid += 1;
+                eprintln!("skipped: {}", describe(origin, &err));
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(code) = refuse_empty(&args, count) {
+        return Ok(code);
+    }
     tags.sort_by(|(_, a), (_, b)| sort_key_cmp(a, b));
     let mut out = BufWriter::new(io::stdout().lock());
     for (text, _) in &tags {
@@ -317,7 +250,7 @@ fn latest(args: LatestArgs) -> anyhow::Result<ExitCode> {
         requirement,
     };
     let mut best: Option<(String, Tag)> = None;
-    for_each_input(&args.input, |text| {
+    let count = for_each_input(&args.input, |_, text| {
         // Tags outside the grammar (`latest`, `main`, …) are not in any channel.
         let Ok(tag) = Tag::parse(text) else { return Ok(()) };
         if policy.check(after.as_ref(), &tag).is_err() {
@@ -331,6 +264,9 @@ fn latest(args: LatestArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(())
     })?;
+    if let Some(code) = refuse_empty(&args.input, count) {
+        return Ok(code);
+    }
     match best {
         Some((text, _)) => {
             println!("{text}");
@@ -343,16 +279,22 @@ fn latest(args: LatestArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn normalize(args: NormalizeArgs) -> anyhow::Result<ExitCode> {
+fn normalize(args: InputArgs) -> anyhow::Result<ExitCode> {
+    let mut out = BufWriter::new(io::stdout().lock());
     let mut failed = false;
-    for text in &args.tags {
+    let count = for_each_input(&args, |origin, text| {
         match Tag::parse(text) {
-            Ok(tag) => println!("{}", tag.canonical()),
+            Ok(tag) => writeln!(out, "{}", tag.canonical())?,
             Err(err) => {
-                eprintln!("{err}");
+                eprintln!("{}", describe(origin, &err));
                 failed = true;
             }
         }
+        Ok(())
+    })?;
+    out.flush()?;
+    if let Some(code) = refuse_empty(&args, count) {
+        return Ok(code);
     }
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
