@@ -19,7 +19,7 @@ pub const IMAGE_PUBLISHED_TYPE: &str = "org.elixir-cloud.tagcast.image.published
 /// The `dataschema` of [`ImagePublished`]: the `ImagePublished` definition
 /// inside `schemas/image-published.schema.json`.
 pub const IMAGE_PUBLISHED_DATA_SCHEMA: &str =
-    "https://elixir-cloud-aai.github.io/tagcast/schemas/image-published.schema.json#/$defs/ImagePublished";
+    "https://elixir-cloud-aai.github.io/tagcast/schemas/v1/image-published.schema.json#/$defs/ImagePublished";
 
 /// "A callback is `POST`ed with `Content-Type: application/cloudevents+json`"
 /// (CB-1): the CloudEvents structured mode.

@@ -12,8 +12,10 @@ use schemars::generate::SchemaSettings;
 use serde_json::Value;
 
 /// Where the schemas are published; each document's `$id` is this plus its
-/// file name, so relative `$ref`s resolve inside `schemas/`.
-pub const BASE_URI: &str = "https://elixir-cloud-aai.github.io/tagcast/schemas/";
+/// file name, so relative `$ref`s resolve inside `schemas/`. The path names
+/// the contract's major version (spec/README.md, Versioning): a compatible
+/// minor keeps every `$id`, a new major is published beside this one.
+pub const BASE_URI: &str = "https://elixir-cloud-aai.github.io/tagcast/schemas/v1/";
 
 /// One generated schema document.
 #[derive(Debug, Clone)]
@@ -56,7 +58,38 @@ pub fn documents() -> Vec<Document> {
     ];
     docs.extend(contract::documents());
     docs.sort_by_key(|d| d.file_name);
+    for doc in &mut docs {
+        end_at_end_of_text(&mut doc.schema);
+    }
     docs
+}
+
+/// Makes every `pattern` that ends in `$` refuse a trailing newline in
+/// every regex dialect (spec/tags.md, TAG-1).
+///
+/// JSON Schema's `pattern` is an unanchored search, and `$` outside
+/// multi-line mode means "end of text" in ECMA-262 and Rust's `regex` but
+/// "end of text or before a final newline" in Python's `re` (which the
+/// Python `jsonschema` package uses), PCRE and Java. No construct that all
+/// of ECMA-262, RE2 and Python share anchors at the very end (`\z` and
+/// lookaheads are not portable), so the pattern stays as it is and the
+/// schema also says `not: {type: string, pattern: "\n"}`: a search for a
+/// newline, which every dialect reads alike.
+fn end_at_end_of_text(schema: &mut Value) {
+    match schema {
+        Value::Object(object) => {
+            let anchored = object
+                .get("pattern")
+                .and_then(Value::as_str)
+                .is_some_and(|p| p.ends_with('$'));
+            if anchored && !object.contains_key("not") {
+                object.insert("not".into(), serde_json::json!({"type": "string", "pattern": "\\n"}));
+            }
+            object.values_mut().for_each(end_at_end_of_text);
+        }
+        Value::Array(items) => items.iter_mut().for_each(end_at_end_of_text),
+        _ => {}
+    }
 }
 
 /// The text written to `schemas/<file_name>`: pretty JSON and a final newline.

@@ -5,6 +5,7 @@
 mod event;
 mod examples;
 mod openapi;
+mod python;
 mod schemas;
 mod service;
 mod vectors;
