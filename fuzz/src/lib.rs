@@ -36,7 +36,6 @@ pub fn adapter_receives(kind: &str, data: &[u8]) {
         kind: kind.to_owned(),
         registry: "registry.example.org".to_owned(),
         secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()),
-        api_url: None,
     };
     let (headers, body) = request(data);
     let _ = adapter.receive(&HookAuth::default(), &source, &headers, body);

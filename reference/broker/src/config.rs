@@ -245,6 +245,9 @@ pub struct Config {
     pub client_rate_limit: Option<Rate>,
     /// Where a generated admin token is written.
     pub admin_token_file: std::path::PathBuf,
+    /// Fixed answers for host names, consulted before DNS by every
+    /// outbound check (tests; no flag sets it).
+    pub hosts: crate::ssrf::Hosts,
 }
 
 /// A rate limit: `count` requests per `per`, in bursts of up to `count`.
@@ -315,6 +318,7 @@ impl std::fmt::Debug for Config {
             .field("hook_rate_limit", &self.hook_rate_limit)
             .field("client_rate_limit", &self.client_rate_limit)
             .field("admin_token_file", &self.admin_token_file)
+            .field("hosts", &self.hosts)
             .finish()
     }
 }
@@ -488,6 +492,7 @@ impl Config {
                 .admin_token_file
                 .map(Into::into)
                 .unwrap_or_else(|| default_admin_token_file(&database_url)),
+            hosts: crate::ssrf::Hosts::default(),
         })
     }
 

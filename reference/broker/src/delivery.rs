@@ -27,14 +27,17 @@ use crate::store::{AttemptRecord, Claim, DeliveryState, DueDelivery, Millis, now
 /// # Panics
 ///
 /// If the TLS backend cannot be initialized.
-pub fn client(timeout: Duration, allow_private: bool) -> reqwest::Client {
+pub fn client(timeout: Duration, allow_private: bool, hosts: &ssrf::Hosts) -> reqwest::Client {
     let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("tagcast-broker/", env!("CARGO_PKG_VERSION")));
-    let builder = builder.dns_resolver(Arc::new(ssrf::FilteringResolver { allow_private }));
+    let builder = builder.dns_resolver(Arc::new(ssrf::FilteringResolver {
+        allow_private,
+        hosts: hosts.clone(),
+    }));
     builder.build().expect("the HTTP client builds")
 }
 
@@ -42,7 +45,7 @@ pub fn client(timeout: Duration, allow_private: bool) -> reqwest::Client {
 /// attempts finish (up to the shutdown timeout) and releases its claims.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let config = &state.config;
-    let client = client(config.delivery_timeout, config.allow_private_callbacks);
+    let client = client(config.delivery_timeout, config.allow_private_callbacks, &config.hosts);
     let permits = Arc::new(Semaphore::new(config.delivery_concurrency));
     let mut tasks = JoinSet::new();
     // A claim outlives the attempt's timeout with room to record the outcome.
@@ -147,7 +150,7 @@ async fn attempt(state: &AppState, client: &reqwest::Client, delivery: DueDelive
     } else {
         ssrf::check_url(&delivery.callback_url, state.config.outbound_policy())
             .err()
-            .map(|err| (DeliveryState::Failed, err.to_string(), "refused"))
+            .map(|err| (DeliveryState::Failed, format!("callbackUrl {err}"), "refused"))
     };
     if let Some((next, reason, outcome)) = decided {
         tracing::info!(delivery = %delivery.id, service = %delivery.service_id, tag = %delivery.tag, %reason, "delivery not sent");

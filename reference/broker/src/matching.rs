@@ -25,7 +25,7 @@ pub fn event_source(public_url: &str) -> String {
 
 /// Runs until `shutdown` turns true.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let registry = verify::Verifier::new();
+    let registry = verify::Verifier::with_policy(state.config.outbound_policy(), &state.config.hosts);
     loop {
         if *shutdown.borrow() {
             break;
@@ -81,44 +81,75 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
             });
             continue;
         }
-        let digest = match settle(state, registry, event).await? {
-            Verdict::Deliver(digest) => digest,
-            Verdict::Disagree(reason) => {
-                let grace = millis(state.config.verify_grace);
-                if now_ms() - event.received_at < grace {
-                    // The registry may notify before it links the tag: ask again later.
-                    let retry = millis(state.config.verify_grace / 4).clamp(50, 5_000);
-                    tracing::info!(event = %event.id, %reason, "not verified yet; asking the registry again");
-                    state.store.defer_inbound(&event.id, now_ms() + retry).await?;
-                } else {
-                    tracing::warn!(
-                        event = %event.id,
-                        registry = %event.registry,
-                        image = %event.repository,
-                        tag = %event.tag,
-                        %reason,
-                        "event dropped: not verified against the registry within the grace period"
-                    );
-                    matched.push(Matched {
-                        event_id: event.id.clone(),
-                        deliveries: Vec::new(),
-                        dropped: Some(format!("dropped: {reason}")),
-                    });
-                }
+        if !subscribers.contains_key(&event.repository) {
+            let found = state.store.subscribers(&event.repository).await?;
+            subscribers.insert(event.repository.clone(), found);
+        }
+        let of_repository = subscribers.get_mut(&event.repository).expect("inserted above");
+        // One verdict per registry API the subscribers are checked against:
+        // a subscriber's own `registry.url` decides only its own deliveries.
+        let mut bases: Vec<Option<String>> = Vec::new();
+        for subscriber in of_repository.iter() {
+            let base = check_url(state, event, subscriber.registry_url.as_deref());
+            if !bases.contains(&base) {
+                bases.push(base);
+            }
+        }
+        if bases.is_empty() {
+            bases.push(check_url(state, event, None));
+        }
+        let mut verdicts = Vec::with_capacity(bases.len());
+        for base in &bases {
+            verdicts.push(settle(state, registry, event, base.as_deref()).await?);
+        }
+        let disagreements: Vec<&str> = verdicts
+            .iter()
+            .filter_map(|v| match v {
+                Verdict::Disagree(reason) => Some(reason.as_str()),
+                Verdict::Deliver(_) => None,
+            })
+            .collect();
+        if let Some(reason) = disagreements.first() {
+            let grace = millis(state.config.verify_grace);
+            if now_ms() - event.received_at < grace {
+                // The registry may notify before it links the tag: ask again later.
+                let retry = millis(state.config.verify_grace / 4).clamp(50, 5_000);
+                tracing::info!(event = %event.id, %reason, "not verified yet; asking the registry again");
+                state.store.defer_inbound(&event.id, now_ms() + retry).await?;
                 continue;
             }
-        };
-        let deliveries = match &digest {
-            Some(digest) => {
-                if !subscribers.contains_key(&event.repository) {
-                    let found = state.store.subscribers(&event.repository).await?;
-                    subscribers.insert(event.repository.clone(), found);
-                }
-                let of_repository = subscribers.get_mut(&event.repository).expect("inserted above");
-                deliveries_for(&source, event, digest, of_repository)
+            for reason in &disagreements {
+                tracing::warn!(
+                    event = %event.id,
+                    registry = %event.registry,
+                    image = %event.repository,
+                    tag = %event.tag,
+                    %reason,
+                    "event dropped: not verified against the registry within the grace period"
+                );
             }
-            None => Vec::new(),
+            if disagreements.len() == verdicts.len() {
+                matched.push(Matched {
+                    event_id: event.id.clone(),
+                    deliveries: Vec::new(),
+                    dropped: Some(format!("dropped: {reason}")),
+                });
+                continue;
+            }
+        }
+        let digest_of = |subscriber: &Subscriber| {
+            let base = check_url(state, event, subscriber.registry_url.as_deref());
+            let index = bases.iter().position(|b| *b == base)?;
+            match &verdicts[index] {
+                Verdict::Deliver(digest) => digest.clone(),
+                Verdict::Disagree(_) => None,
+            }
         };
+        let deliveries = deliveries_for(&source, event, &digest_of, of_repository);
+        let digest = verdicts.iter().find_map(|v| match v {
+            Verdict::Deliver(digest) => digest.clone(),
+            Verdict::Disagree(_) => None,
+        });
         tracing::debug!(
             event = %event.id,
             image = %event.repository,
@@ -155,10 +186,29 @@ enum Verdict {
     Disagree(String),
 }
 
+/// Which registry API URL a subscriber's deliveries of `event` are checked
+/// against: `None` for one the operator configured (`[[registries]]` with
+/// an `api`, or the configured host itself), else the `registry.url` the
+/// subscriber named, else `Some(https://<registry>)`: an image's host is
+/// the subscriber's choice too.
+fn check_url(state: &AppState, event: &AcceptedEvent, registry_url: Option<&str>) -> Option<String> {
+    match state.config.registry(&event.registry) {
+        Some(configured) if configured.api.is_some() => None,
+        Some(_) if registry_url.is_none() => None,
+        _ => Some(verify::api_base(&event.registry, registry_url)),
+    }
+}
+
 /// Asks the event's registry where the tag points now, when the event has
 /// no digest (Docker Hub, Quay, Gitea), when re-checks are on, or when the
-/// registry is `verify-required`.
-async fn settle(state: &AppState, verifier: &verify::Verifier, event: &AcceptedEvent) -> StoreResult<Verdict> {
+/// registry is `verify-required`: at `subscriber_base` under the
+/// subscriber URL rule, or (`None`) where the operator configured.
+async fn settle(
+    state: &AppState,
+    verifier: &verify::Verifier,
+    event: &AcceptedEvent,
+    subscriber_base: Option<&str>,
+) -> StoreResult<Verdict> {
     let configured = state.config.registry(&event.registry);
     let required = configured.map_or_else(
         || {
@@ -174,18 +224,22 @@ async fn settle(state: &AppState, verifier: &verify::Verifier, event: &AcceptedE
     }
     let parsed = &event.repository;
     let tag = event.tag.to_string();
-    let api = match configured.and_then(|r| r.api.clone()) {
-        Some(api) => Some(api),
-        None => state
-            .store
-            .find_hook_source(&event.kind, &event.registry)
-            .await?
-            .and_then(|s| s.api_url),
+    let (origin, base) = match subscriber_base {
+        Some(base) => (verify::Origin::Subscriber, base.to_owned()),
+        None => (
+            verify::Origin::Operator,
+            verify::api_base(&event.registry, configured.and_then(|r| r.api.as_deref())),
+        ),
     };
-    let base = verify::api_base(&event.registry, api.as_deref());
-    let credentials = configured.and_then(|r| r.pull.as_ref());
+    // Pull credentials go only where the operator configured them.
+    let credentials = configured
+        .filter(|_| origin == verify::Origin::Operator)
+        .and_then(|r| r.pull.as_ref());
     // The registry's answer, its digest decoded like every other.
-    let resolution = match verifier.resolve(&base, parsed.path(), &tag, credentials).await {
+    let resolution = match verifier
+        .resolve_from(origin, &base, parsed.path(), &tag, credentials)
+        .await
+    {
         Resolution::Digest(found) => Digest::parse(&found)
             .map_err(|err| format!("the registry answered an invalid digest: {err}"))
             .map_err(Resolution::Unresolved),
@@ -218,11 +272,14 @@ async fn settle(state: &AppState, verifier: &verify::Verifier, event: &AcceptedE
 fn deliveries_for(
     source: &str,
     event: &AcceptedEvent,
-    digest: &Digest,
+    digest_of: &dyn Fn(&Subscriber) -> Option<Digest>,
     subscribers: &mut [Subscriber],
 ) -> Vec<NewDelivery> {
     let mut out = Vec::new();
     for subscriber in subscribers.iter_mut() {
+        let Some(digest) = digest_of(subscriber) else {
+            continue;
+        };
         let Some(previous) = receives(subscriber, &event.tag) else {
             continue;
         };
@@ -248,7 +305,7 @@ fn deliveries_for(
             service_id: subscriber.service_id.clone(),
             repository: event.repository.clone(),
             tag: event.tag,
-            digest: digest.clone(),
+            digest,
             payload,
         });
     }
@@ -312,6 +369,7 @@ mod tests {
             api_requirement: tagcast_spec::ApiRequirement::parse("^1.1").unwrap(),
             last_tag: last.map(tag),
             pending_tags: pending.iter().map(|s| tag(s)).collect(),
+            registry_url: None,
         }
     }
 
@@ -411,7 +469,7 @@ mod tests {
         let newer = deliveries_for(
             "https://b",
             &event("1.1.0-production-201109-000000"),
-            &digest,
+            &|_: &Subscriber| Some(digest.clone()),
             &mut subs,
         );
         assert_eq!(newer.len(), 1);
@@ -419,7 +477,7 @@ mod tests {
         let older = deliveries_for(
             "https://b",
             &event("1.1.0-production-201108-000000"),
-            &digest,
+            &|_: &Subscriber| Some(digest.clone()),
             &mut subs,
         );
         assert!(

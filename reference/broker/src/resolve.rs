@@ -31,6 +31,7 @@ use serde::Deserialize;
 
 use crate::inbound::MANIFEST_MEDIA_TYPES;
 use crate::registries::Credentials;
+use crate::ssrf;
 
 /// What the registry says a tag points to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,16 +125,23 @@ impl Resolver {
     }
 
     /// What `<base>/v2/<path>/manifests/<tag>` points to, and whether the
-    /// registry answered at all (`false`: unreachable).
+    /// registry answered at all (`false`: unreachable). With a `policy`
+    /// (a subscriber chose `base`), the manifest URL and a token realm must
+    /// pass the callback URL rule before they are requested: the client's
+    /// resolver checks names, this checks literal addresses and schemes.
     pub async fn resolve(
         &self,
         client: &reqwest::Client,
+        policy: Option<ssrf::Policy>,
         base: &str,
         path: &str,
         tag: &str,
         credentials: Option<&Credentials>,
     ) -> (Resolution, bool) {
         let url = format!("{base}/v2/{path}/manifests/{tag}");
+        if let Some(Err(refused)) = policy.map(|p| ssrf::check_url(&url, p)) {
+            return (Resolution::Unresolved(format!("registry {refused}")), true);
+        }
         let head = |authorization: Option<String>| {
             let mut request = client.head(&url).header(ACCEPT, MANIFEST_MEDIA_TYPES.join(", "));
             if let Some(value) = authorization {
@@ -159,10 +167,12 @@ impl Resolver {
                 .filter_map(parse_challenge)
                 .find(|c| c.scheme == "bearer" || c.scheme == "basic");
             let authorization = match challenge {
-                Some(c) if c.scheme == "bearer" => match self.token(client, base, path, &c, credentials).await {
-                    Ok(token) => format!("Bearer {token}"),
-                    Err(why) => return (Resolution::Unresolved(why), true),
-                },
+                Some(c) if c.scheme == "bearer" => {
+                    match self.token(client, policy, base, path, &c, credentials).await {
+                        Ok(token) => format!("Bearer {token}"),
+                        Err(why) => return (Resolution::Unresolved(why), true),
+                    }
+                }
                 Some(_) => match credentials {
                     Some(Credentials::Basic { username, password }) => basic(username, password.expose()),
                     _ => {
@@ -210,6 +220,7 @@ impl Resolver {
     async fn token(
         &self,
         client: &reqwest::Client,
+        policy: Option<ssrf::Policy>,
         base: &str,
         path: &str,
         challenge: &Challenge,
@@ -223,6 +234,11 @@ impl Resolver {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .ok_or_else(|| format!("the registry at {base} sent a realm that is not an http(s) URL"))?;
+        if let Some(Err(refused)) = policy.map(|p| ssrf::check_url(realm_url.as_str(), p)) {
+            return Err(format!(
+                "the registry at {base} sent a token realm that is refused: {refused}"
+            ));
+        }
         let scope = challenge
             .params
             .get("scope")

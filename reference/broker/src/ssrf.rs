@@ -9,7 +9,9 @@
 //! with a literal IP never reach a resolver and are checked by
 //! [`check_literal`].
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -149,7 +151,7 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// Not an absolute http(s) URL with a host.
-    #[error("callbackUrl {url:?} is not an absolute http or https URL with a host")]
+    #[error("{url:?} is not an absolute http or https URL with a host")]
     Invalid {
         /// The URL.
         url: String,
@@ -165,7 +167,7 @@ pub enum Refused {
     },
     /// It names or resolves to a forbidden address.
     #[error(
-        "callbackUrl {url:?} resolves to {ip}, {why}; the broker refuses such callbacks (metadata addresses always, loopback, private and link-local ones unless started with --allow-private-callbacks)"
+        "{url:?} resolves to {ip}, {why}; the broker refuses such URLs (metadata addresses always, loopback, private and link-local ones unless started with --allow-private-callbacks)"
     )]
     Address {
         /// The URL.
@@ -255,6 +257,50 @@ pub fn check_url(url: &str, policy: Policy) -> Result<(), Refused> {
     check_literal(url, policy.allow_private)
 }
 
+/// Fixed addresses for host names, consulted before the system resolver
+/// (like curl's `--resolve`), by the subscribe-time check and by the
+/// filtering resolver alike. Tests use it to make a name resolve to
+/// loopback, or to change its answer between subscribe and connect time
+/// (DNS rebinding), without touching the machine's resolver. Empty unless
+/// set through [`crate::Config::hosts`]; there is no flag for it.
+#[derive(Debug, Clone, Default)]
+pub struct Hosts(Arc<RwLock<HashMap<String, Vec<IpAddr>>>>);
+
+impl PartialEq for Hosts {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || *self.0.read().expect("not poisoned") == *other.0.read().expect("not poisoned")
+    }
+}
+
+impl Hosts {
+    /// Makes `name` resolve to `addresses` from now on (replacing any earlier answer).
+    pub fn set(&self, name: &str, addresses: Vec<IpAddr>) {
+        self.0
+            .write()
+            .expect("not poisoned")
+            .insert(name.to_ascii_lowercase(), addresses);
+    }
+
+    /// The addresses of `host`: the fixed ones, else the system resolver's.
+    ///
+    /// # Errors
+    ///
+    /// The system resolver's error.
+    pub async fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        let fixed = self
+            .0
+            .read()
+            .expect("not poisoned")
+            .get(&host.to_ascii_lowercase())
+            .cloned();
+        match fixed {
+            Some(addresses) => Ok(addresses.into_iter().map(|ip| SocketAddr::new(ip, port)).collect()),
+            None => Ok(tokio::net::lookup_host((host, port)).await?.collect()),
+        }
+    }
+}
+
 /// The subscribe-time check: the URL's host, literal or resolved, must not
 /// be a forbidden address. A host that does not resolve now is accepted
 /// (DNS may not be set up yet); the connect-time check still applies.
@@ -262,7 +308,7 @@ pub fn check_url(url: &str, policy: Policy) -> Result<(), Refused> {
 /// # Errors
 ///
 /// [`Refused`] naming the URL, the address and the rule.
-pub async fn check_callback_url(url: &str, policy: Policy) -> Result<(), Refused> {
+pub async fn check_callback_url(url: &str, policy: Policy, hosts: &Hosts) -> Result<(), Refused> {
     let allow_private = policy.allow_private;
     check_url(url, policy)?;
     let parsed = host_of(url)?;
@@ -270,7 +316,7 @@ pub async fn check_callback_url(url: &str, policy: Policy) -> Result<(), Refused
         return Ok(());
     };
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let lookup = tokio::time::timeout(Duration::from_secs(3), tokio::net::lookup_host((domain, port))).await;
+    let lookup = tokio::time::timeout(Duration::from_secs(3), hosts.lookup(domain, port)).await;
     if let Ok(Ok(addrs)) = lookup {
         for addr in addrs {
             if let Some(why) = refused(addr.ip(), allow_private) {
@@ -287,18 +333,21 @@ pub async fn check_callback_url(url: &str, policy: Policy) -> Result<(), Refused
 
 /// A DNS resolver for the delivery client that drops forbidden addresses,
 /// so a host that resolves only to such addresses cannot be connected to.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct FilteringResolver {
     /// Allow private addresses (metadata addresses stay refused).
     pub allow_private: bool,
+    /// Fixed answers consulted before the system resolver.
+    pub hosts: Hosts,
 }
 
 impl Resolve for FilteringResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow_private = self.allow_private;
+        let hosts = self.hosts.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let resolved: Vec<SocketAddr> = hosts.lookup(&host, 0).await?;
             let mut dropped = None;
             let allowed: Vec<SocketAddr> = resolved
                 .into_iter()
@@ -448,10 +497,14 @@ mod tests {
             allow_private: true,
             allow_http: false,
         };
-        let err = check_callback_url("https://localhost:9/hook", public)
+        let err = check_callback_url("https://localhost:9/hook", public, &Hosts::default())
             .await
             .unwrap_err();
         assert!(err.to_string().contains("loopback"), "{err}");
-        assert!(check_callback_url("http://localhost:9/hook", private).await.is_ok());
+        assert!(
+            check_callback_url("http://localhost:9/hook", private, &Hosts::default())
+                .await
+                .is_ok()
+        );
     }
 }

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::registries::Credentials;
 use crate::resolve::{Resolution, Resolver};
+use crate::ssrf;
 
 /// What the registry says about a tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,14 +29,35 @@ pub enum Check {
     Unverifiable(String),
 }
 
-/// The HTTP client of registry checks.
+/// Who chose a registry API URL, which decides the rule its requests follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The operator (`[[registries]]`): loopback and private addresses are
+    /// allowed, the operator chose them; metadata addresses never are.
+    Operator,
+    /// A subscriber (an image's host or `subscription.registry.url`): the
+    /// callback rule ([`ssrf::Policy`]), so a subscription cannot make the
+    /// broker probe its own network or the cloud's metadata service.
+    Subscriber,
+}
+
+/// The HTTP client of registry requests: the callback client's policy — no
+/// redirects (a redirect could lead anywhere the URL rule forbids), no
+/// proxy (the addresses checked are the ones connected to) and a resolver
+/// that drops forbidden addresses (metadata ones always; loopback and
+/// private ones unless `allow_private`).
 ///
 /// # Panics
 ///
 /// If the TLS backend cannot be initialized.
-pub fn client() -> reqwest::Client {
+pub fn client(allow_private: bool, hosts: &ssrf::Hosts) -> reqwest::Client {
     reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::limited(3))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(std::sync::Arc::new(ssrf::FilteringResolver {
+            allow_private,
+            hosts: hosts.clone(),
+        }))
         .timeout(Duration::from_secs(5))
         .connect_timeout(Duration::from_secs(3))
         .user_agent(concat!("tagcast-broker/", env!("CARGO_PKG_VERSION")))
@@ -62,7 +84,9 @@ pub const UNREACHABLE_FOR: Duration = Duration::from_secs(60);
 /// of registry tokens ([`crate::resolve`]).
 #[derive(Debug)]
 pub struct Verifier {
-    client: reqwest::Client,
+    operator: reqwest::Client,
+    subscriber: reqwest::Client,
+    policy: ssrf::Policy,
     resolver: Resolver,
     unreachable: Mutex<HashMap<String, Instant>>,
 }
@@ -74,19 +98,40 @@ impl Default for Verifier {
 }
 
 impl Verifier {
-    /// A verifier with its own HTTP client.
+    /// A verifier whose subscriber-chosen URLs follow the strictest rule
+    /// (public https only).
     pub fn new() -> Self {
+        Self::with_policy(ssrf::Policy::default(), &ssrf::Hosts::default())
+    }
+
+    /// A verifier whose subscriber-chosen URLs follow `policy` (the
+    /// broker's callback rule).
+    pub fn with_policy(policy: ssrf::Policy, hosts: &ssrf::Hosts) -> Self {
         Self {
-            client: client(),
+            operator: client(true, hosts),
+            subscriber: client(policy.allow_private, hosts),
+            policy,
             resolver: Resolver::new(),
             unreachable: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Where the tag points now, with the registry's pull credentials;
-    /// skipped for a registry API that did not answer within the last
-    /// [`UNREACHABLE_FOR`].
+    /// [`Verifier::resolve_from`] an operator-configured registry.
     pub async fn resolve(&self, base: &str, path: &str, tag: &str, credentials: Option<&Credentials>) -> Resolution {
+        self.resolve_from(Origin::Operator, base, path, tag, credentials).await
+    }
+
+    /// Where the tag points now, with the registry's pull credentials,
+    /// under the rule of whoever chose `base`; skipped for a registry API
+    /// that did not answer within the last [`UNREACHABLE_FOR`].
+    pub async fn resolve_from(
+        &self,
+        origin: Origin,
+        base: &str,
+        path: &str,
+        tag: &str,
+        credentials: Option<&Credentials>,
+    ) -> Resolution {
         {
             let mut unreachable = self.unreachable.lock().expect("not poisoned");
             unreachable.retain(|_, since| since.elapsed() < UNREACHABLE_FOR);
@@ -94,7 +139,14 @@ impl Verifier {
                 return Resolution::Unresolved(format!("the registry API at {base} did not answer recently"));
             }
         }
-        let (resolution, answered) = self.resolver.resolve(&self.client, base, path, tag, credentials).await;
+        let (client, policy) = match origin {
+            Origin::Operator => (&self.operator, None),
+            Origin::Subscriber => (&self.subscriber, Some(self.policy)),
+        };
+        let (resolution, answered) = self
+            .resolver
+            .resolve(client, policy, base, path, tag, credentials)
+            .await;
         if !answered {
             self.unreachable
                 .lock()

@@ -235,14 +235,18 @@ async fn prepare(state: &AppState, value: Value, existing_secret: Option<String>
         sub.check().map_err(|e| invalid(&e))?;
         let requirement = sub.requirement(service_type).map_err(|e| invalid(&e))?;
         let policy = state.config.outbound_policy();
-        ssrf::check_callback_url(&sub.callback_url, policy)
+        ssrf::check_callback_url(&sub.callback_url, policy, &state.config.hosts)
             .await
             .map_err(|err| match err {
                 ssrf::Refused::Http { .. } => {
                     ApiError::new(ErrorCode::InvalidSubscription, format!("callbackUrl {err}")).requirement("API-6")
                 }
-                err => ApiError::new(ErrorCode::CallbackUrlRefused, err.to_string()).requirement("CB-16"),
+                err => ApiError::new(ErrorCode::CallbackUrlRefused, format!("callbackUrl {err}")).requirement("CB-16"),
             })?;
+        let registry_url = sub.registry.as_ref().and_then(|r| r.url.clone());
+        if let Some(url) = &registry_url {
+            check_registry_url(state, url).await?;
+        }
         let secret = match (&sub.secret, existing_secret) {
             (Some(given), _) => {
                 new_secret = Some(given.expose());
@@ -270,6 +274,7 @@ async fn prepare(state: &AppState, value: Value, existing_secret: Option<String>
             callback_url: sub.callback_url.clone(),
             secret,
             images: sub.images.iter().map(ToString::to_string).collect(),
+            registry_url,
         });
     } else if let Some(map) = document.as_object_mut() {
         map.remove("subscription");
@@ -283,6 +288,46 @@ async fn prepare(state: &AppState, value: Value, existing_secret: Option<String>
         registration,
         new_secret,
     })
+}
+
+/// `subscription.registry.url` when written (issue 11, finding 3): the
+/// broker will send requests there, so it follows the callback URL rule
+/// (https, or plain http and loopback or private addresses only as the
+/// operator allows; metadata addresses never), and it carries no userinfo
+/// (credentials belong in `[[registries]]`), no query and no fragment
+/// (a base URL has neither, and a query could carry a secret into reads).
+async fn check_registry_url(state: &AppState, url: &str) -> Result<(), ApiError> {
+    let invalid = |rule: String| {
+        ApiError::new(ErrorCode::InvalidSubscription, format!("registry.url {rule}")).requirement("API-9")
+    };
+    let parsed = url::Url::parse(url).map_err(|err| invalid(format!("{url:?} is not an absolute URL: {err}")))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(format!(
+            "{:?} carries userinfo; registry credentials belong in the broker's [[registries]] configuration",
+            redact_userinfo(url)
+        )));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid(format!(
+            "{:?} has a query or fragment; a registry API base URL has neither",
+            parsed.origin().ascii_serialization()
+        )));
+    }
+    ssrf::check_callback_url(url, state.config.outbound_policy(), &state.config.hosts)
+        .await
+        .map_err(|err| invalid(err.to_string()))
+}
+
+/// A URL without its userinfo, for messages and public reads.
+fn redact_userinfo(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The (kind, registry) sources of a stored subscription's images.
@@ -309,12 +354,12 @@ fn sources(subscription: &Value) -> Vec<(RegistryKind, String)> {
 /// The hooks of a subscription, creating their sources on first use.
 /// `write` is true for the answer to a write: it creates missing sources,
 /// each kind that signs with a secret the broker generates (item 2 of
-/// issue 10: the operator pastes it into the registry's webhook form), and
-/// records `registry.url` as the sources' API base URL. Every hook carries
+/// issue 10: the operator pastes it into the registry's webhook form).
+/// `registry.url` stays with the subscription: a source is shared by every
+/// subscriber of its registry. Every hook carries
 /// its URL and, for a signing kind, its secret; [`render`] strips both from
 /// public reads.
 async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Vec<Hook>, ApiError> {
-    let api_url = subscription["registry"]["url"].as_str().filter(|_| write);
     let images: Vec<String> = subscription["images"]
         .as_array()
         .into_iter()
@@ -328,7 +373,7 @@ async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Ve
         let source = if write {
             state
                 .store
-                .hook_source(kind.as_str(), &registry, proposed.as_deref(), api_url)
+                .hook_source(kind.as_str(), &registry, proposed.as_deref())
                 .await?
         } else {
             // Reads do not write: every source was created by the write that needed it.
@@ -377,12 +422,36 @@ async fn render(state: &AppState, stored: &StoredService, admin: bool) -> Result
             Some(s) if !s.enabled => SubscriptionState::Unsubscribed,
             _ => SubscriptionState::Active,
         };
+        if !admin {
+            public_urls(&mut document["subscription"]);
+        }
         document["subscription"]["hooks"] = serde_json::to_value(hooks).expect("serializes");
         document["subscription"]["state"] = serde_json::to_value(subscription_state).expect("serializes");
     }
     // Check the shape against the spec's type in debug builds.
     debug_assert!(serde_json::from_value::<RegisteredService>(document.clone()).is_ok());
     Ok(document)
+}
+
+/// What a public read shows of the subscriber's URLs (issue 11, finding 9):
+/// the callback URL without userinfo (a CD endpoint's Basic credentials),
+/// the registry URL without userinfo, query or fragment (stored before
+/// writes refused them; they could carry a token).
+fn public_urls(subscription: &mut Value) {
+    if let Some(url) = subscription["callbackUrl"].as_str() {
+        subscription["callbackUrl"] = Value::String(redact_userinfo(url));
+    }
+    if let Some(url) = subscription["registry"]["url"].as_str() {
+        let shown = match url::Url::parse(&redact_userinfo(url)) {
+            Ok(mut parsed) => {
+                parsed.set_query(None);
+                parsed.set_fragment(None);
+                parsed.to_string()
+            }
+            Err(_) => String::new(),
+        };
+        subscription["registry"]["url"] = Value::String(shown);
+    }
 }
 
 /// The answer to a write: the stored service, its hooks, and the secret

@@ -131,7 +131,8 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     if !state.config.registries.iter().any(|r| r.manage.is_some()) {
         return;
     }
-    let client = crate::verify::client();
+    // Only configured registries are managed: the operator chose their API.
+    let client = crate::verify::client(true, &state.config.hosts);
     match state.store.managed_hooks().await {
         Ok(rows) => {
             let mut entries = state.manager.entries.lock().expect("not poisoned");

@@ -29,7 +29,7 @@ use tagcast_spec::{ApiRequirement, Digest, Repository, Stage, Tag};
 /// Matching's query for the subscribers of one repository: it reads the
 /// `subscription_images_repository` index, so its cost does not grow with
 /// the subscriptions on other images.
-pub const SUBSCRIBERS_SQL: &str = "SELECT s.service_id, s.stage, s.api_requirement, i.last_tag \
+pub const SUBSCRIBERS_SQL: &str = "SELECT s.service_id, s.stage, s.api_requirement, s.registry_url, i.last_tag \
      FROM subscription_images i JOIN subscriptions s ON s.service_id = i.service_id \
      WHERE i.repository = $1 AND s.enabled = 1 ORDER BY s.service_id";
 
@@ -116,6 +116,9 @@ pub struct NewSubscription {
     pub secret: String,
     /// Normalized repositories.
     pub images: Vec<String>,
+    /// The registry API base URL the subscriber named
+    /// (`subscription.registry.url`), validated; its own, never shared.
+    pub registry_url: Option<String>,
 }
 
 /// A stored service.
@@ -142,8 +145,6 @@ pub struct HookSource {
     pub registry: String,
     /// The secret the registry signs with, for kinds that sign (`generic`).
     pub secret: Option<String>,
-    /// The registry's API base URL (`subscription.registry.url`), when not `https://<registry>`.
-    pub api_url: Option<String>,
 }
 
 /// What became of one event of an inbound hook.
@@ -241,6 +242,10 @@ pub struct Subscriber {
     pub last_tag: Option<Tag>,
     /// Tags of this repository waiting in its outbox.
     pub pending_tags: Vec<Tag>,
+    /// The registry API base URL it named, if any: its deliveries are
+    /// re-checked there (with the subscriber URL rule), not where another
+    /// subscriber pointed.
+    pub registry_url: Option<String>,
 }
 
 /// A delivery to put in the outbox.
@@ -494,14 +499,13 @@ pub trait Store: Send + Sync + 'static {
     /// The hook source of a kind at a registry, created with a fresh token
     /// the first time; `secret`, if given, is stored when the source has
     /// none (so that a source made before its kind signed gets one) and
-    /// never replaces one; `api_url`, if given, is stored as the registry's
-    /// API base URL.
+    /// never replaces one. It is shared by every subscriber of the
+    /// registry, so it holds nothing a subscriber chose.
     fn hook_source<'a>(
         &'a self,
         kind: &'a str,
         registry: &'a str,
         secret: Option<&'a str>,
-        api_url: Option<&'a str>,
     ) -> StoreFuture<'a, HookSource>;
 
     /// The hook source of a kind at a registry, if there is one.

@@ -66,6 +66,11 @@ impl SqlStore<Postgres> {
                 "managed hooks",
                 include_str!("../../migrations/postgres/0005_managed_hooks.sql"),
             ),
+            (
+                6,
+                "subscription registry url",
+                include_str!("../../migrations/postgres/0006_subscription_registry_url.sql"),
+            ),
         ])
         .run(&writer)
         .await?;

@@ -78,6 +78,11 @@ impl SqlStore<Sqlite> {
                 "managed hooks",
                 include_str!("../../migrations/sqlite/0005_managed_hooks.sql"),
             ),
+            (
+                6,
+                "subscription registry url",
+                include_str!("../../migrations/sqlite/0006_subscription_registry_url.sql"),
+            ),
         ])
         .run(&writer)
         .await?;

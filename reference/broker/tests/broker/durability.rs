@@ -139,6 +139,7 @@ async fn a_row_that_does_not_decode_is_an_error_naming_table_row_and_column() {
             callback_url: "https://cd.example.org/hook".into(),
             secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
             images: vec![REPO.into()],
+            registry_url: None,
         }),
     };
     store.insert_service(service).await.unwrap();

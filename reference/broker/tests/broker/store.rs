@@ -22,6 +22,7 @@ fn service(id: &str, images: &[&str]) -> NewService {
             callback_url: "https://cd.example.org/hook".into(),
             secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
             images: images.iter().map(|s| (*s).to_owned()).collect(),
+            registry_url: None,
         }),
     }
 }
@@ -99,17 +100,17 @@ async fn services_round_trip(store: Arc<dyn Store>) {
 
 async fn hook_sources_are_shared(store: Arc<dyn Store>) {
     let a = store
-        .hook_source("distribution", "registry.example.org", None, None)
+        .hook_source("distribution", "registry.example.org", None)
         .await
         .unwrap();
     let b = store
-        .hook_source("distribution", "registry.example.org", None, None)
+        .hook_source("distribution", "registry.example.org", None)
         .await
         .unwrap();
     assert_eq!(a, b, "one token per (kind, registry)");
     assert!(a.token.len() >= 22, "at least 128 bits: {}", a.token);
     let c = store
-        .hook_source("distribution", "other.example.org", None, None)
+        .hook_source("distribution", "other.example.org", None)
         .await
         .unwrap();
     assert_ne!(a.token, c.token);
@@ -121,15 +122,12 @@ async fn hook_sources_are_shared(store: Arc<dyn Store>) {
 /// the next write that proposes one, and keeps it: later proposals never
 /// replace a secret the registry may already be configured with.
 async fn hook_sources_get_a_missing_secret(store: Arc<dyn Store>) {
-    let old = store.hook_source("ghcr", "ghcr.io", None, None).await.unwrap();
+    let old = store.hook_source("ghcr", "ghcr.io", None).await.unwrap();
     assert_eq!(old.secret, None);
-    let filled = store.hook_source("ghcr", "ghcr.io", Some("first"), None).await.unwrap();
+    let filled = store.hook_source("ghcr", "ghcr.io", Some("first")).await.unwrap();
     assert_eq!(filled.token, old.token, "the same source, not a new one");
     assert_eq!(filled.secret.as_deref(), Some("first"));
-    let kept = store
-        .hook_source("ghcr", "ghcr.io", Some("second"), None)
-        .await
-        .unwrap();
+    let kept = store.hook_source("ghcr", "ghcr.io", Some("second")).await.unwrap();
     assert_eq!(
         kept.secret.as_deref(),
         Some("first"),

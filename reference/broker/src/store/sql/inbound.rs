@@ -270,6 +270,7 @@ pub(super) async fn subscribers<B: Backend>(db: &B, repository: &Repository) -> 
                 stage: row.parse("stage")?,
                 api_requirement: row.parse("api_requirement")?,
                 last_tag: row.opt_parse("last_tag")?,
+                registry_url: row.opt_string("registry_url")?,
                 service_id,
             })
         })

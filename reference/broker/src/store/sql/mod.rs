@@ -122,9 +122,8 @@ impl<B: Backend> Store for SqlStore<B> {
         kind: &'a str,
         registry: &'a str,
         secret: Option<&'a str>,
-        api_url: Option<&'a str>,
     ) -> StoreFuture<'a, HookSource> {
-        Box::pin(services::hook_source(&*self.db, kind, registry, secret, api_url))
+        Box::pin(services::hook_source(&*self.db, kind, registry, secret))
     }
 
     fn find_hook_source<'a>(&'a self, kind: &'a str, registry: &'a str) -> StoreFuture<'a, Option<HookSource>> {

@@ -21,7 +21,6 @@ fn hook_source_from(row: RowRef<'_>) -> StoreResult<HookSource> {
         kind: row.string("kind")?,
         registry: row.string("registry")?,
         secret: row.opt_string("secret")?,
-        api_url: row.opt_string("api_url")?,
     })
 }
 
@@ -65,12 +64,13 @@ async fn write_subscription<B: Backend>(
         sub.callback_url.as_str().into(),
         sub.secret.as_str().into(),
         now.into(),
+        sub.registry_url.as_deref().into(),
     ];
     if replace {
         B::execute(
             tx,
             "UPDATE subscriptions SET stage = $2, api_requirement = $3, callback_url = $4, secret = $5, \
-             enabled = 1, disabled_reason = NULL, updated_at = $6 WHERE service_id = $1",
+             enabled = 1, disabled_reason = NULL, updated_at = $6, registry_url = $7 WHERE service_id = $1",
             &args,
         )
         .await?;
@@ -78,7 +78,7 @@ async fn write_subscription<B: Backend>(
     B::execute(
         tx,
         "INSERT INTO subscriptions (service_id, stage, api_requirement, callback_url, secret, enabled, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6) ON CONFLICT (service_id) DO NOTHING",
+         updated_at, registry_url) VALUES ($1, $2, $3, $4, $5, 1, $6, $7) ON CONFLICT (service_id) DO NOTHING",
         &args,
     )
     .await?;
@@ -188,40 +188,30 @@ pub(super) async fn services<B: Backend>(db: &B) -> StoreResult<Vec<StoredServic
     rows.iter("services").map(service_from).collect()
 }
 
-const HOOK_SOURCE_COLUMNS: &str = "token, kind, registry, secret, api_url";
+const HOOK_SOURCE_COLUMNS: &str = "token, kind, registry, secret";
 
 pub(super) async fn hook_source<B: Backend>(
     db: &B,
     kind: &str,
     registry: &str,
     secret: Option<&str>,
-    api_url: Option<&str>,
 ) -> StoreResult<HookSource> {
     let token = random_token();
     let mut tx = db.begin().await?;
     B::execute(
         &mut tx,
-        "INSERT INTO hook_sources (token, kind, registry, secret, api_url, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
+        "INSERT INTO hook_sources (token, kind, registry, secret, created_at) \
+         VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (kind, registry) DO UPDATE SET secret = COALESCE(hook_sources.secret, excluded.secret)",
         &[
             token.as_str().into(),
             kind.into(),
             registry.into(),
             secret.into(),
-            api_url.into(),
             now_ms().into(),
         ],
     )
     .await?;
-    if let Some(api_url) = api_url {
-        B::execute(
-            &mut tx,
-            "UPDATE hook_sources SET api_url = $3 WHERE kind = $1 AND registry = $2",
-            &[kind.into(), registry.into(), api_url.into()],
-        )
-        .await?;
-    }
     let sql = format!("SELECT {HOOK_SOURCE_COLUMNS} FROM hook_sources WHERE kind = $1 AND registry = $2");
     let rows = B::fetch(&mut tx, &sql, &[kind.into(), registry.into()]).await?;
     B::commit(tx).await?;

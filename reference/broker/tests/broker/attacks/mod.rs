@@ -4,6 +4,7 @@
 
 mod callbacks;
 mod hooks;
+mod registry;
 mod slow;
 
 use std::time::Duration;
