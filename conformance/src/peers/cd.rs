@@ -49,6 +49,23 @@ pub enum Flaw {
     LenientTimestamp,
     /// Applies a tag older than the one it runs (CB-8).
     AppliesDowngrades,
+    /// Takes a callback without `webhook-signature` as unsigned and
+    /// accepts it; verifies those that carry one.
+    AcceptsUnsigned,
+    /// Also accepts an HMAC of the body alone (GitHub's style) under its
+    /// secret.
+    AcceptsBodyOnly,
+    /// Checks that each signature is a well-formed `v1,` entry of an
+    /// HMAC-SHA256's length but not that it is right; it refuses the
+    /// body-only HMAC it has learned to spot.
+    AcceptsForeignSignatures,
+    /// Refuses timestamps ahead of its clock but not old ones.
+    AcceptsStale,
+    /// Refuses old timestamps but not those ahead of its clock.
+    AcceptsFuture,
+    /// Applies the first callback before answering, and answers after
+    /// more than 10 s (CB-9 asks for an answer within 10 s).
+    AnswersLate,
 }
 
 #[derive(Clone)]
@@ -119,11 +136,18 @@ async fn callback(State(peer): State<Peer>, headers: HeaderMap, body: Bytes) -> 
     {
         return StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response();
     }
+    let unsigned = header(webhook::HEADER_SIGNATURE).is_none() && peer.flaw == Flaw::AcceptsUnsigned;
     if peer.flaw == Flaw::LenientTimestamp {
         if !lenient_verify(&peer.secret, &headers, &body) {
             return StatusCode::UNAUTHORIZED.into_response();
         }
-    } else if peer.flaw != Flaw::SkipsSignature {
+    } else if peer.flaw == Flaw::AcceptsForeignSignatures {
+        if !well_formed_only(&peer.secret, &headers, &body) {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+    } else if peer.flaw == Flaw::AcceptsBodyOnly && body_only(&peer.secret, header(webhook::HEADER_SIGNATURE), &body) {
+        // Taken as authentic: the flaw.
+    } else if peer.flaw != Flaw::SkipsSignature && !unsigned {
         let signature = match peer.flaw {
             Flaw::ChecksFirstSignatureOnly => header(webhook::HEADER_SIGNATURE).and_then(|s| s.split(' ').next()),
             _ => header(webhook::HEADER_SIGNATURE),
@@ -133,7 +157,14 @@ async fn callback(State(peer): State<Peer>, headers: HeaderMap, body: Bytes) -> 
         } else {
             webhook::DEFAULT_TOLERANCE
         };
-        let now = chrono::Utc::now().timestamp();
+        // A one-sided check: the verifier's clock is moved to the sent
+        // timestamp when that is on the side the flaw ignores.
+        let sent = header(webhook::HEADER_TIMESTAMP).and_then(|t| t.parse::<i64>().ok());
+        let now = match (peer.flaw, sent) {
+            (Flaw::AcceptsStale, Some(sent)) => chrono::Utc::now().timestamp().min(sent),
+            (Flaw::AcceptsFuture, Some(sent)) => chrono::Utc::now().timestamp().max(sent),
+            _ => chrono::Utc::now().timestamp(),
+        };
         if webhook::verify(
             std::slice::from_ref(&peer.secret),
             header(webhook::HEADER_ID),
@@ -163,6 +194,10 @@ async fn callback(State(peer): State<Peer>, headers: HeaderMap, body: Bytes) -> 
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     let id = header(webhook::HEADER_ID).unwrap_or_default().to_owned();
+    let first = peer.seen.lock().unwrap().is_empty();
+    if first && peer.flaw == Flaw::AnswersLate {
+        tokio::time::sleep(crate::checks::cd::ANSWER_WITHIN + Duration::from_millis(500)).await;
+    }
     let fresh = peer.seen.lock().unwrap().insert(id);
     if !fresh && peer.flaw == Flaw::RejectsDuplicates {
         return StatusCode::CONFLICT.into_response();
@@ -192,6 +227,43 @@ async fn callback(State(peer): State<Peer>, headers: HeaderMap, body: Bytes) -> 
         });
     }
     StatusCode::ACCEPTED.into_response()
+}
+
+/// Whether `signature` is an HMAC-SHA256 of the body alone under `secret`.
+fn body_only(secret: &Secret, signature: Option<&str>, body: &[u8]) -> bool {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(body);
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    signature.is_some_and(|s| s.split(' ').any(|s| s == expected))
+}
+
+/// The verification of an endpoint that checks the form of the signatures
+/// and the timestamp, not the MAC: right for every check but the one that
+/// signs with another secret.
+fn well_formed_only(secret: &Secret, headers: &HeaderMap, body: &[u8]) -> bool {
+    use base64::Engine as _;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(signature) = header(webhook::HEADER_SIGNATURE) else {
+        return false;
+    };
+    let Some(Ok(sent)) = header(webhook::HEADER_TIMESTAMP).map(str::parse::<i64>) else {
+        return false;
+    };
+    if (chrono::Utc::now().timestamp() - sent).abs() > 300 || body_only(secret, Some(signature), body) {
+        return false;
+    }
+    signature.split(' ').any(|entry| {
+        entry.strip_prefix("v1,").is_some_and(|mac| {
+            base64::engine::general_purpose::STANDARD
+                .decode(mac)
+                .is_ok_and(|mac| mac.len() == 32)
+        })
+    })
 }
 
 /// The verification of an endpoint that parses the timestamp as a float and

@@ -215,3 +215,38 @@ async fn only_and_skip_select_checks_by_prefix() {
 async fn applying_a_downgrade_fails_downgrade() {
     fails_only_against(Flaw::AppliesDowngrades, &["cd/delivery/downgrade"]).await;
 }
+
+// Every rule alone (issue 13, item 10): one endpoint per check that breaks
+// only that check's rule, so that a weakened check cannot still pass.
+
+#[tokio::test]
+async fn accepting_an_unsigned_callback_fails_missing_alone() {
+    fails_only_against(Flaw::AcceptsUnsigned, &["cd/signature/missing"]).await;
+}
+
+#[tokio::test]
+async fn accepting_a_body_only_hmac_fails_body_only_alone() {
+    fails_only_against(Flaw::AcceptsBodyOnly, &["cd/signature/body-only"]).await;
+}
+
+#[tokio::test]
+async fn not_checking_the_mac_fails_bad_alone() {
+    fails_only_against(Flaw::AcceptsForeignSignatures, &["cd/signature/bad"]).await;
+}
+
+#[tokio::test]
+async fn accepting_old_timestamps_fails_stale_alone() {
+    fails_only_against(Flaw::AcceptsStale, &["cd/signature/stale"]).await;
+}
+
+#[tokio::test]
+async fn accepting_timestamps_ahead_fails_future_alone() {
+    fails_only_against(Flaw::AcceptsFuture, &["cd/signature/future"]).await;
+}
+
+/// The endpoint answers the first callback after more than 10 s; the
+/// later ones in time.
+#[tokio::test]
+async fn answering_late_fails_valid_alone() {
+    fails_only_against(Flaw::AnswersLate, &["cd/delivery/valid"]).await;
+}
