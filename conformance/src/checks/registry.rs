@@ -52,7 +52,7 @@ const PAGINATION: Check = must(
 const GRAMMAR: Check = must(
     "registry/tags/grammar",
     "TAG-1",
-    "each tag is of the grammar (other tags only warn: brokers ignore them)",
+    "each tag meant as one (a dotted version, `-`, then a stage or a timestamp) is of the grammar; other tags (`latest`) only warn",
 );
 const AMBIGUITY: Check = must(
     "registry/tags/ambiguity",
@@ -250,9 +250,13 @@ pub(crate) async fn run(target: &RegistryTarget, suite: &mut Suite<'_>) -> Strin
 
     // The listing, whole and in pages.
     let tags = match list(&registry, &target.repository, None).await {
-        Ok(tags) => {
-            suite.record(&LIST, LIST.name.to_owned(), Verdict::pass());
-            tags
+        Ok(listing) => {
+            let verdict = match listing.misnamed {
+                None => Verdict::pass(),
+                Some((message, evidence)) => Verdict::fail(message, evidence),
+            };
+            suite.record(&LIST, LIST.name.to_owned(), verdict);
+            listing.tags
         }
         Err((message, evidence)) => {
             suite.record(&LIST, LIST.name.to_owned(), Verdict::fail(message, evidence));
@@ -275,8 +279,8 @@ pub(crate) async fn run(target: &RegistryTarget, suite: &mut Suite<'_>) -> Strin
             // one answer is usable, only not paged.
             Err((message, evidence)) if message.starts_with(IGNORES_N) => Verdict::Warn(message, evidence),
             Err((message, evidence)) => Verdict::fail(message, evidence),
-            Ok(paged) if sorted(paged.clone()) == sorted(tags.clone()) => Verdict::pass(),
-            Ok(paged) => Verdict::fail(
+            Ok(Listing { tags: paged, .. }) if sorted(paged.clone()) == sorted(tags.clone()) => Verdict::pass(),
+            Ok(Listing { tags: paged, .. }) => Verdict::fail(
                 "the pages do not add up to the whole list",
                 Evidence::new(
                     format!(
@@ -299,6 +303,13 @@ pub(crate) async fn run(target: &RegistryTarget, suite: &mut Suite<'_>) -> Strin
                 parsed.push((t, tag));
                 Verdict::pass()
             }
+            Err(e) if meant_as_a_tag(tag) => Verdict::fail(
+                format!(
+                    "an almost-tag ({}): brokers ignore it, so the push it names never reaches a deployment",
+                    e.requirement()
+                ),
+                Evidence::new(tag, "<api-version>-<stage>-<yymmdd>-<hhmmss>", e.to_string()),
+            ),
             Err(e) => Verdict::Warn(
                 format!("not a tag of the grammar ({}); brokers ignore it", e.requirement()),
                 Evidence::new(tag, "<api-version>-<stage>-<yymmdd>-<hhmmss>", e.to_string()),
@@ -369,13 +380,43 @@ pub(crate) async fn run(target: &RegistryTarget, suite: &mut Suite<'_>) -> Strin
 const IGNORES_N: &str = "the registry ignores ?n=";
 
 /// The whole tag list, in pages of `page` when given (following `Link`).
-async fn list(registry: &Registry, repository: &str, page: Option<usize>) -> Result<Vec<String>, (String, Evidence)> {
+/// Whether a tag that breaks the grammar was meant as one (spec/tags.md,
+/// section 7: an almost-right tag is a CI bug): after an optional `v`, a
+/// dotted version, a `-`, then a stage in any case or a component of six
+/// digits (`v1.1-demo-…`, `1.1-Demo-…`, `1.1.0-prod-201108-195630`).
+/// Other tags (`latest`, `sha-4f3c2a1`, `1.25`) are not tagcast's business.
+fn meant_as_a_tag(tag: &str) -> bool {
+    let tag = tag.strip_prefix(['v', 'V']).unwrap_or(tag);
+    let mut parts = tag.splitn(3, '-');
+    let (Some(version), Some(second)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let dotted = version.starts_with(|c: char| c.is_ascii_digit())
+        && version.contains('.')
+        && version.chars().all(|c| c.is_ascii_digit() || c == '.');
+    let stage = Stage::ALL.iter().any(|s| s.as_str().eq_ignore_ascii_case(second));
+    let stamp = parts
+        .next()
+        .is_some_and(|rest| rest.len() >= 6 && rest.bytes().take(6).all(|b| b.is_ascii_digit()));
+    dotted && (stage || stamp)
+}
+
+/// A repository's tags, read through every page.
+struct Listing {
+    tags: Vec<String>,
+    /// The first page whose `name` was not the repository's: the listing
+    /// check's business, not the checks that read the tags.
+    misnamed: Option<(String, Evidence)>,
+}
+
+async fn list(registry: &Registry, repository: &str, page: Option<usize>) -> Result<Listing, (String, Evidence)> {
     let first = match page {
         Some(n) => format!("/v2/{repository}/tags/list?n={n}"),
         None => format!("/v2/{repository}/tags/list"),
     };
     let mut next = Some(first);
     let mut tags = Vec::new();
+    let mut misnamed = None;
     let mut pages = 0;
     while let Some(path) = next.take() {
         pages += 1;
@@ -399,8 +440,8 @@ async fn list(registry: &Registry, repository: &str, page: Option<usize>) -> Res
         }
         let json: Value = serde_json::from_slice(&response.body)
             .map_err(|e| (format!("the tag list is not JSON: {e}"), evidence("JSON")))?;
-        if json.get("name").and_then(Value::as_str) != Some(repository) {
-            return Err((
+        if json.get("name").and_then(Value::as_str) != Some(repository) && misnamed.is_none() {
+            misnamed = Some((
                 format!("the tag list names {:?}", json.get("name")),
                 evidence(&format!("\"name\": \"{repository}\"")),
             ));
@@ -421,7 +462,7 @@ async fn list(registry: &Registry, repository: &str, page: Option<usize>) -> Res
         tags.extend(page_tags);
         next = response.header("link").and_then(oci::next_link);
     }
-    Ok(tags)
+    Ok(Listing { tags, misnamed })
 }
 
 async fn head_digest(registry: &Registry, repository: &str, tag: &str, digest: &str) -> Verdict {

@@ -48,6 +48,8 @@ pub enum Flaw {
     PlainJsonNotifications,
     /// Answers 500 to a delete.
     DeleteFails,
+    /// Names the repository in a tag list by its last component only.
+    MisnamesList,
 }
 
 #[derive(Default)]
@@ -199,7 +201,11 @@ fn list(peer: &Peer, repository: &str, query: &HashMap<String, String>) -> Respo
         }
         _ => (after, false),
     };
-    let body = axum::Json(json!({ "name": repository, "tags": page }));
+    let name = match peer.flaw {
+        Flaw::MisnamesList => repository.rsplit('/').next().unwrap_or(repository),
+        _ => repository,
+    };
+    let body = axum::Json(json!({ "name": name, "tags": page }));
     match (more, page.last(), n) {
         (true, Some(last), Some(n)) if peer.flaw != Flaw::DropsLink => (
             [(

@@ -253,3 +253,37 @@ async fn the_real_docker_registry_passes() {
         );
     }
 }
+
+// Every rule alone (issue 13, item 10).
+
+#[tokio::test]
+async fn a_misnamed_tag_list_fails_list_alone() {
+    fails_exactly(Flaw::MisnamesList, &["registry/tags/list"]).await;
+}
+
+/// A near miss of the grammar is a CI bug and fails; `latest` and other
+/// tags not meant as tagcast tags only warn.
+#[tokio::test]
+async fn an_almost_tag_fails_grammar_alone() {
+    let mut seed = SEED.to_vec();
+    seed.extend([
+        "1.1-Demo-201108-195630",
+        "v1.1.0-demo-201108-195630",
+        "latest",
+        "1.25-alpine",
+    ]);
+    let report = check_with(Flaw::None, &seed).await;
+    assert_eq!(
+        failed(&report),
+        [
+            "registry/tags/grammar/1.1-Demo-201108-195630",
+            "registry/tags/grammar/v1.1.0-demo-201108-195630"
+        ],
+        "{}",
+        report.render(Format::Text)
+    );
+    for other in ["latest", "1.25-alpine"] {
+        let name = format!("registry/tags/grammar/{other}");
+        assert_eq!(report.check(&name).unwrap().outcome, Outcome::Warn, "{name}");
+    }
+}
