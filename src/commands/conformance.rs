@@ -48,22 +48,26 @@ enum TargetCommand {
     /// CI outputs: tags, tag files, `docker buildx --metadata-file` JSON, OCI image layouts.
     #[command(after_help = "Examples:\n  \
         tagcast conformance tags 1.1.0-production-261128-101500\n  \
-        tagcast conformance tags --metadata-file metadata.json --stage production --api-version ^1.1\n  \
+        tagcast conformance tags --metadata-file metadata.json \\\n    \
+        --stage production --api-version '^1.1'\n  \
         git tag --list | tagcast conformance tags --file -")]
     Tags(TagsArgs),
     /// A live CD endpoint: the runner plays the broker and sends signed callbacks.
     #[command(after_help = "Example:\n  \
-        tagcast conformance cd --url https://cd.example.org/ --secret whsec_… --format junit --output cd.xml")]
+        tagcast conformance cd --url https://cd.example.org/ --secret \"$WHSEC\" \\\n    \
+        --format junit --output cd.xml")]
     Cd(CdArgs),
     /// A live broker, end to end: the runner registers test services, plays the registry and receives the callbacks.
     #[command(after_help = "Example:\n  \
-        tagcast conformance broker --url http://127.0.0.1:8080/ga4gh/registry/v1 --admin-token \"$TOKEN\"\n\n\
+        tagcast conformance broker --admin-token \"$TOKEN\" \\\n    \
+        --url http://127.0.0.1:8080/ga4gh/registry/v1\n\n\
         The broker must be able to call the runner back at --listen (or --callback-base): run a\n\
         broker under test with private callbacks allowed when both are on one machine.")]
     Broker(BrokerArgs),
     /// A live OCI registry: its tags, listing with Link pagination and the bearer challenge; with --push a tiny image; with --notifications its push notification.
     #[command(after_help = "Example:\n  \
-        tagcast conformance registry --url http://127.0.0.1:5000 --repository elixircloud/cwl-wes \\\n    \
+        tagcast conformance registry --url http://127.0.0.1:5000 \\\n    \
+        --repository elixircloud/cwl-wes \\\n    \
         --push --notifications --listen 127.0.0.1:5055\n\n\
         With --notifications the registry must send its notifications to http://<listen>/notifications.")]
     Registry(RegistryArgs),

@@ -20,26 +20,34 @@ use tagcast_spec::webhook::Secret;
 use tagcast_spec::{ApiRequirement, Repository, Stage, Tag, UpdatePolicy};
 
 const SERVE_EXAMPLES: &str = "Examples:
-  # Commit digest-pinned updates of the production WES image to a GitOps repository:
-  tagcast deployer --listen 0.0.0.0:8080 --secret \"$SECRET\" --state /var/lib/tagcast/deployer.db \\
+  # Commit digest-pinned updates of the production WES image to a GitOps
+  # repository:
+  tagcast deployer --listen 0.0.0.0:8080 --secret \"$SECRET\" \\
+    --state /var/lib/tagcast/deployer.db \\
     --image elixircloud/cwl-wes --stage production --api-requirement '^1.1' \\
-    --apply gitops --repo /srv/deploy --path overlays/prod/kustomization.yaml --branch main
+    --apply gitops --repo /srv/deploy \\
+    --path overlays/prod/kustomization.yaml --branch main
 
-  # Run the example upgrade script (reference/deploy/upgrade.sh) for each update:
-  tagcast deployer --secret \"$SECRET\" --state deployer.db --image elixircloud/cwl-wes --stage demo \\
+  # Run the example upgrade script (reference/deploy/upgrade.sh) per update:
+  tagcast deployer --secret \"$SECRET\" --state deployer.db \\
+    --image elixircloud/cwl-wes --stage demo \\
     --apply exec --command 'reference/deploy/upgrade.sh'
 
   # kubectl set image + rollout status in the current kubectl context:
-  tagcast deployer --secret \"$SECRET\" --state deployer.db --image elixircloud/cwl-wes --stage staging \\
+  tagcast deployer --secret \"$SECRET\" --state deployer.db \\
+    --image elixircloud/cwl-wes --stage staging \\
     --apply kubectl --namespace ga4gh --deployment cwl-wes --container wes
 
-  # Patch the Deployment through the Kubernetes API with the pod's service account:
-  TAGCAST_SECRET=whsec_… TAGCAST_IMAGE=elixircloud/cwl-wes TAGCAST_STAGE=production \\
-    TAGCAST_STATE=/var/lib/tagcast/deployer.db \\
+  # Patch the Deployment through the Kubernetes API with the pod's service
+  # account:
+  TAGCAST_SECRET=\"$SECRET\" TAGCAST_IMAGE=elixircloud/cwl-wes \\
+    TAGCAST_STAGE=production TAGCAST_STATE=/var/lib/tagcast/deployer.db \\
     tagcast deployer --apply kubernetes --namespace ga4gh --deployment cwl-wes
 
-  # Try it out, keeping nothing (a replayed callback is applied again after a restart):
-  tagcast deployer --ephemeral --secret \"$SECRET\" --image elixircloud/cwl-wes --stage demo \\
+  # Try it out, keeping nothing (a replayed callback is applied again after
+  # a restart):
+  tagcast deployer --ephemeral --secret \"$SECRET\" \\
+    --image elixircloud/cwl-wes --stage demo \\
     --apply exec --command 'echo \"$TAGCAST_REFERENCE\"'
 
   # During an incident, from a shell next to the running deployer:
@@ -71,9 +79,7 @@ pub struct DeployerCommand {
 #[derive(Debug, Subcommand)]
 enum Action {
     /// Stop applying updates (they stay queued) until `release`.
-    #[command(
-        after_help = "Examples:\n  tagcast deployer hold --state deployer.db --reason 'INC-42: database migration'"
-    )]
+    #[command(after_help = "Examples:\n  tagcast deployer hold --state deployer.db --reason 'INC-42: migration'")]
     Hold(HoldArgs),
     /// Apply updates again; the newest queued update per image is applied.
     #[command(after_help = "Examples:\n  tagcast deployer release --state deployer.db")]
@@ -81,7 +87,7 @@ enum Action {
     /// Queue a failed update again once its cause is fixed (exit 1 when
     /// there is none).
     #[command(
-        after_help = "Examples:\n  tagcast deployer retry --state deployer.db                # the newest failed event\n  \
+        after_help = "Examples:\n  tagcast deployer retry --state deployer.db    # the newest failed event\n  \
         tagcast deployer retry --state deployer.db --event evt_01JDQ4Z8Y1"
     )]
     Retry(RetryArgs),

@@ -26,7 +26,8 @@ use tagcast_spec::Repository;
 const EXAMPLES: &str = "Examples:
   # The notifications block of a Distribution registry, with the hook URL
   # from the subscription's hooks[].url and the broker's --hook-token:
-  TAGCAST_HOOK_TOKEN=... tagcast broker hook-config --kind distribution \\
+  TAGCAST_HOOK_TOKEN=\"$HOOK_TOKEN\" \\
+    tagcast broker hook-config --kind distribution \\
     --image registry.example.org:5000/team/app \\
     --hook-url https://broker.example.org/hooks/distribution/9f3c...
 

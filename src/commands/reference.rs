@@ -13,7 +13,8 @@ pub enum ReferenceCommand {
     /// repository. Exit 1 when invalid.
     #[command(after_help = "Examples:\n  \
         tagcast reference parse elixircloud/cwl-wes:1.1-demo-201108-195630\n  \
-        tagcast reference parse --format json localhost:5000/tes/funnel@sha256:<64 hex digits>")]
+        DIGEST=sha256:$(printf x | sha256sum | cut -c1-64) && \\\n    \
+        tagcast reference parse --format json \"localhost:5000/tes/funnel@$DIGEST\"")]
     Parse(ParseArgs),
 }
 

@@ -8,6 +8,7 @@ mod conformance;
 mod contract;
 mod demo;
 mod deployer;
+mod help;
 mod interop;
 mod registry;
 mod registry_config;

@@ -42,7 +42,7 @@ const QUIET: Duration = Duration::from_millis(250);
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     tagcast demo\n  \
-    tagcast demo --keep /tmp/tagcast-demo     # keep the git repository and the databases\n  \
+    tagcast demo --keep tagcast-demo   # keep the git repository and databases\n  \
     tagcast demo --json | jq '.steps[] | {action, ok}'")]
 pub struct DemoArgs {
     /// Keep the git repository and the databases in DIR (created; must be

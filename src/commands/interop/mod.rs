@@ -33,9 +33,11 @@ enum Tool {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
-    tagcast interop flux --image ghcr.io/elixir-cloud-aai/cwl-wes --stage production --api-version '^1.1'\n  \
+    tagcast interop flux --image ghcr.io/elixir-cloud-aai/cwl-wes \\\n    \
+    --stage production --api-version '^1.1'\n  \
     tagcast interop argocd --image elixircloud/cwl-wes --stage demo\n  \
-    tagcast interop keel --image elixircloud/cwl-wes --stage staging --api-version '=1.1.0'\n\n\
+    tagcast interop keel --image elixircloud/cwl-wes --stage staging \\\n    \
+    --api-version '=1.1.0'\n\n\
     What each tool cannot express is printed as comments and listed in reference/interop/README.md.")]
 pub struct InteropArgs {
     /// The CD tool to configure.

@@ -20,7 +20,8 @@ pub enum TagCommand {
     /// or at --at.
     #[command(after_help = "Examples:\n  \
         tagcast tag new --api-version 1.1.0 --stage production\n  \
-        tagcast tag new --api-version 1.1.0 --stage demo --at 2020-11-08T19:56:30Z --image elixircloud/cwl-wes\n  \
+        tagcast tag new --api-version 1.1.0 --stage demo \\\n    \
+        --at 2020-11-08T19:56:30Z --image elixircloud/cwl-wes\n  \
         TAG=$(tagcast tag new --api-version \"$(cat API_VERSION)\" --stage staging)")]
     New(NewArgs),
     /// Check tags against the grammar. Exit 0 when all are valid, 1 when
@@ -28,8 +29,10 @@ pub enum TagCommand {
     /// I/O errors.
     #[command(after_help = "Examples:\n  \
         tagcast tag check 1.1-demo-201108-195630\n  \
-        tagcast tag check --format json 1.1.0-production-201108-195630 1.1-demo-200230-000000\n  \
-        skopeo list-tags docker://elixircloud/cwl-wes | jq -r '.Tags[]' | tagcast tag check --file -")]
+        tagcast tag check --format json \\\n    \
+        1.1.0-production-201108-195630 1.1-demo-200230-000000\n  \
+        skopeo list-tags docker://elixircloud/cwl-wes | jq -r '.Tags[]' \\\n    \
+        | tagcast tag check --file -")]
     Check(CheckArgs),
     /// Sort tags in channel order, oldest first, grouped by stage.
     #[command(after_help = "Examples:\n  \
@@ -39,11 +42,13 @@ pub enum TagCommand {
     /// Print the newest tag that the update rule allows; exit 1 if none.
     #[command(after_help = "Examples:\n  \
         tagcast tag latest --stage production --file tags.txt\n  \
-        tagcast tag latest --stage production --api-version '^1.1' --after 1.1.0-production-201108-195630 --file -")]
+        tagcast tag latest --stage production --api-version '^1.1' \\\n    \
+        --after 1.1.0-production-201108-195630 --file -")]
     Latest(LatestArgs),
     /// Print the canonical (three-part) form of each tag.
     #[command(after_help = "Examples:\n  \
-        tagcast tag normalize 1.1-demo-201108-195630      # prints 1.1.0-demo-201108-195630")]
+        tagcast tag normalize 1.1-demo-201108-195630    # 1.1.0-demo-201108-195630\n  \
+        tagcast tag normalize --file tags.txt")]
     Normalize(InputArgs),
 }
 
