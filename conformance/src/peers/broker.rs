@@ -38,6 +38,9 @@ pub enum Flaw {
     NoSsrf,
     /// Delivers every callback twice, as two events.
     DeliversTwice,
+    /// Delivers every push twice, as two events, to the first subscription
+    /// registered only.
+    DeliversTwiceToTheFirst,
     /// Signs callbacks with a secret of its own.
     BadSignature,
     /// Sends callbacks as `application/json`.
@@ -373,7 +376,7 @@ fn deliver_push(broker: &Broker, repository: &str, tag: &str, digest: &str) {
     };
     let flaw = broker.flaw;
     let mut store = broker.store.lock().unwrap();
-    for (id, service) in &mut store.services {
+    for (position, (id, service)) in store.services.iter_mut().enumerate() {
         let Some(sub) = service.subscription.as_mut() else {
             continue;
         };
@@ -402,7 +405,11 @@ fn deliver_push(broker: &Broker, repository: &str, tag: &str, digest: &str) {
         let previous = sub.last.filter(|l| tag.channel_cmp(l).is_some_and(|o| o.is_gt()));
         sub.last = Some(tag);
         let data = ImagePublished::new(id.clone(), image.clone(), tag, digest.clone(), previous);
-        let copies = if flaw == Flaw::DeliversTwice { 2 } else { 1 };
+        let copies = match flaw {
+            Flaw::DeliversTwice => 2,
+            Flaw::DeliversTwiceToTheFirst if position == 0 => 2,
+            _ => 1,
+        };
         for _ in 0..copies {
             let event_id = format!("evt_{:032x}", rand::random::<u128>());
             let event = CloudEvent::new(

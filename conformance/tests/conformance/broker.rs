@@ -113,14 +113,13 @@ async fn accepting_a_metadata_callback_fails_ssrf() {
 }
 
 #[tokio::test]
-async fn delivering_twice_fails_one_per_push_and_dedup() {
+async fn delivering_twice_fails_every_count() {
     fails_exactly(
         Flaw::DeliversTwice,
         // Two events per push: every count is off, and the "retry" is
-        // another event.
+        // another event. Dedup judges only what a repeated request adds.
         &[
             "broker/delivery/one-per-push",
-            "broker/hooks/dedup",
             "broker/matching/stage",
             "broker/hooks/distribution",
             "broker/delivery/retry",
@@ -208,4 +207,30 @@ async fn reports_never_carry_the_admin_token() {
     assert!(!json.contains(ADMIN_TOKEN));
     let target = BrokerTarget::new("http://127.0.0.1:1/".parse().unwrap(), ADMIN_TOKEN);
     assert!(!format!("{target:?}").contains(ADMIN_TOKEN));
+}
+
+/// Every rule alone (issue 13, item 10): two events per push to one
+/// subscriber fail one-per-push and nothing else.
+#[tokio::test]
+async fn delivering_twice_to_one_subscriber_fails_one_per_push_alone() {
+    fails_exactly(Flaw::DeliversTwiceToTheFirst, &["broker/delivery/one-per-push"]).await;
+}
+
+/// The runner's own receiver cannot listen: an error of the run, not a
+/// failure of the broker, and nothing else is judged.
+#[tokio::test]
+async fn a_receiver_that_cannot_listen_is_an_error_alone() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = peers::broker::start(Flaw::None).await;
+    let mut target = BrokerTarget::new(format!("http://{addr}/ga4gh/registry/v1").parse().unwrap(), ADMIN_TOKEN);
+    target.listen = taken.local_addr().unwrap();
+    let report = run(&Target::Broker(target), &Config::default()).await;
+    let outcomes: Vec<(&str, Outcome)> = report.checks.iter().map(|c| (c.name.as_str(), c.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        [("broker/reachable", Outcome::Pass), ("broker/receiver", Outcome::Error)],
+        "{}",
+        report.render(Format::Text)
+    );
+    assert_eq!(report.exit_code(), 2);
 }

@@ -81,6 +81,39 @@ pub(super) fn count_is(inbox: &[Received], tag: &Tag, expected: usize, sent: &st
     }
 }
 
+/// API-16: the same hook request again adds no callback. Judged by what
+/// the repeat added, so that how many the first request brought stays
+/// one-per-push's business.
+pub(super) fn repeat_adds_nothing(before: &[Received], after: &[Received], tag: &Tag) -> Verdict {
+    let count = |inbox: &[Received]| {
+        inbox
+            .iter()
+            .filter_map(tag_of)
+            .filter(|t| *t == tag.to_string())
+            .count()
+    };
+    let (before, after) = (count(before), count(after));
+    if before == 0 {
+        Verdict::Skip(format!(
+            "the first request for {tag} brought no callback: nothing to compare the repeat with"
+        ))
+    } else if after == before {
+        Verdict::pass()
+    } else {
+        Verdict::fail(
+            format!(
+                "the repeated hook request brought {} more callback(s) of {tag}",
+                after - before
+            ),
+            Evidence::new(
+                "the same generic hook request sent twice",
+                format!("{before} callback(s) of {tag}, as after the first request"),
+                format!("{after}"),
+            ),
+        )
+    }
+}
+
 /// CB-14: a permanent failure is not retried, so no `webhook-id` arrives
 /// twice. (Two events of one push are a different flaw, judged by dedup.)
 pub(super) fn no_retry(inbox: &[Received], sent: &str) -> Verdict {
