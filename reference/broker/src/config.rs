@@ -57,7 +57,7 @@ fn default_admin_token_file(database_url: &str) -> std::path::PathBuf {
 
 /// Every setting, each optional: what one source (flags and environment, or
 /// the file) gives.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Settings {
     /// `listen`: the address to listen on.
@@ -116,6 +116,42 @@ pub struct Settings {
     pub client_rate_limit: Option<String>,
     /// `admin-token-file`: where a generated admin token is written (mode 0600).
     pub admin_token_file: Option<String>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the admin token, the hook token or database credentials.
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("public_url", &self.public_url)
+            .field("allow_private_callbacks", &self.allow_private_callbacks)
+            .field("log_format", &self.log_format)
+            .field("retry_schedule", &self.retry_schedule)
+            .field("retry_jitter", &self.retry_jitter)
+            .field("body_limit", &self.body_limit)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field("delivery_concurrency", &self.delivery_concurrency)
+            .field("delivery_per_subscriber", &self.delivery_per_subscriber)
+            .field("poll_interval", &self.poll_interval)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("verify_digests", &self.verify_digests)
+            .field("verify_grace", &self.verify_grace)
+            .field("dedup_window", &self.dedup_window)
+            .field("hook_token", &self.hook_token.as_ref().map(|_| "<redacted>"))
+            .field("registries", &self.registries)
+            .field("allow_http_callbacks", &self.allow_http_callbacks)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_events_per_hook", &self.max_events_per_hook)
+            .field("hook_rate_limit", &self.hook_rate_limit)
+            .field("client_rate_limit", &self.client_rate_limit)
+            .field("admin_token_file", &self.admin_token_file)
+            .finish()
+    }
 }
 
 impl Settings {

@@ -99,8 +99,9 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
     })
 }
 
-/// A token service's answer (token.md, "Token Response Fields").
-#[derive(Debug, Deserialize)]
+/// A token service's answer (token.md, "Token Response Fields"); no
+/// `Debug`: it holds the token.
+#[derive(Deserialize)]
 struct TokenAnswer {
     token: Option<String>,
     access_token: Option<String>,

@@ -22,7 +22,7 @@ use super::{ApiError, BASE_PATH, is_admin, require_admin};
 use crate::AppState;
 use crate::inbound::{self, SERVED_KINDS};
 use crate::ssrf;
-use crate::store::{NewService, NewSubscription, StoredService, new_id};
+use crate::store::{NewHookSource, NewService, NewSubscription, StoredService, new_id};
 
 /// The routes of this resource.
 pub fn router() -> Router<AppState> {
@@ -107,7 +107,6 @@ async fn create_service(
     let id = prepared.service.id.clone();
     state.store.insert_service(prepared.service.clone()).await?;
     let answer = answer(&state, &prepared).await?;
-    // After answer(): it creates the hook sources the manager hooks up.
     state.manager.wake.notify_one();
     tracing::info!(service = %id, "service registered");
     let location = format!("{}{BASE_PATH}/services/{id}", state.config.public_url);
@@ -143,7 +142,6 @@ async fn replace_service(
     let prepared = prepare(&state, value, existing_secret).await?;
     let created = state.store.replace_service(prepared.service.clone()).await?;
     let answer = answer(&state, &prepared).await?;
-    // After answer(): it creates the hook sources the manager hooks up.
     state.manager.wake.notify_one();
     tracing::info!(service = %service_id, created, "service replaced");
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
@@ -282,6 +280,7 @@ async fn prepare(state: &AppState, value: Value, existing_secret: Option<String>
     Ok(Prepared {
         service: NewService {
             id,
+            hook_sources: document.get("subscription").map(new_hook_sources).unwrap_or_default(),
             document: document.to_string(),
             subscription: subscription_row,
         },
@@ -351,15 +350,27 @@ fn sources(subscription: &Value) -> Vec<(RegistryKind, String)> {
     out
 }
 
-/// The hooks of a subscription, creating their sources on first use.
-/// `write` is true for the answer to a write: it creates missing sources,
-/// each kind that signs with a secret the broker generates (item 2 of
-/// issue 10: the operator pastes it into the registry's webhook form).
-/// `registry.url` stays with the subscription: a source is shared by every
-/// subscriber of its registry. Every hook carries
-/// its URL and, for a signing kind, its secret; [`render`] strips both from
-/// public reads.
-async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Vec<Hook>, ApiError> {
+/// The hook sources a subscription's images need, each kind that signs
+/// with a secret the broker generates (item 2 of issue 10: the operator
+/// pastes it into the registry's webhook form); an existing source keeps
+/// its token and secret. `registry.url` stays with the subscription: a
+/// source is shared by every subscriber of its registry.
+fn new_hook_sources(subscription: &Value) -> Vec<NewHookSource> {
+    sources(subscription)
+        .into_iter()
+        .map(|(kind, registry)| NewHookSource {
+            kind: kind.as_str().to_owned(),
+            registry,
+            secret: inbound::signs(kind).then(|| Secret::generate(rand::rng().random()).expose()),
+        })
+        .collect()
+}
+
+/// The hooks of a stored subscription: every source was created in the
+/// transaction of the write that needed it ([`new_hook_sources`]). Every
+/// hook carries its URL and, for a signing kind, its secret; [`render`]
+/// strips both from public reads.
+async fn hooks(state: &AppState, subscription: &Value) -> Result<Vec<Hook>, ApiError> {
     let images: Vec<String> = subscription["images"]
         .as_array()
         .into_iter()
@@ -369,18 +380,8 @@ async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Ve
     let mut out = Vec::new();
     for (kind, registry) in sources(subscription) {
         let signs = inbound::signs(kind);
-        let proposed = (signs && write).then(|| Secret::generate(rand::rng().random()).expose());
-        let source = if write {
-            state
-                .store
-                .hook_source(kind.as_str(), &registry, proposed.as_deref())
-                .await?
-        } else {
-            // Reads do not write: every source was created by the write that needed it.
-            match state.store.find_hook_source(kind.as_str(), &registry).await? {
-                Some(source) => source,
-                None => continue,
-            }
+        let Some(source) = state.store.find_hook_source(kind.as_str(), &registry).await? else {
+            continue;
         };
         let managed = crate::manage::reconcile::managed_status(state, kind, &registry, &images);
         out.push(Hook {
@@ -410,7 +411,7 @@ async fn hooks(state: &AppState, subscription: &Value, write: bool) -> Result<Ve
 async fn render(state: &AppState, stored: &StoredService, admin: bool) -> Result<Value, ApiError> {
     let mut document: Value = serde_json::from_str(&stored.document).unwrap_or_else(|_| json!({}));
     if document.get("subscription").is_some_and(Value::is_object) {
-        let mut hooks = hooks(state, &document["subscription"], false).await?;
+        let mut hooks = hooks(state, &document["subscription"]).await?;
         if !admin {
             for hook in &mut hooks {
                 hook.url = None;
@@ -468,7 +469,7 @@ async fn answer(state: &AppState, prepared: &Prepared) -> Result<Value, ApiError
                 .map_err(|_| ApiError::new(ErrorCode::Internal, "stored apiVersion"))?,
             callback_url: subscription["callbackUrl"].as_str().unwrap_or_default().to_owned(),
             registry: serde_json::from_value(subscription["registry"].clone()).ok(),
-            hooks: hooks(state, subscription, true).await?,
+            hooks: hooks(state, subscription).await?,
             state: SubscriptionState::Active,
             secret: prepared.new_secret.as_deref().and_then(|s| Secret::parse(s).ok()),
         };

@@ -39,11 +39,19 @@ pub enum Rejection {
 }
 
 /// What the operator configured on top of the path tokens.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct HookAuth {
     /// `--hook-token`: registries that can only send a fixed header
     /// (Distribution) must send `Authorization: Bearer <this>`.
     pub bearer: Option<String>,
+}
+
+impl std::fmt::Debug for HookAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookAuth")
+            .field("bearer", &self.bearer.as_ref().map(|_| crate::store::REDACTED))
+            .finish()
+    }
 }
 
 impl HookAuth {

@@ -36,7 +36,7 @@ use tagcast_spec::subscription::RegistryKind;
 use crate::registries::Credentials;
 
 /// What the registry's hook must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HookSpec {
     /// The broker's inbound URL (`…/hooks/{kind}/{token}`).
     pub url: String,
@@ -44,6 +44,17 @@ pub struct HookSpec {
     pub secret: Option<String>,
     /// A fixed `Authorization` header value, for registries that send one (Harbor, Gitea).
     pub authorization: Option<String>,
+}
+
+impl std::fmt::Debug for HookSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = crate::store::REDACTED;
+        f.debug_struct("HookSpec")
+            .field("url", &crate::store::redact_hook_url(&self.url))
+            .field("secret", &self.secret.as_ref().map(|_| redacted))
+            .field("authorization", &self.authorization.as_ref().map(|_| redacted))
+            .finish()
+    }
 }
 
 /// Where to manage: the registry's API and the credentials.

@@ -49,7 +49,7 @@ pub struct HookKey {
 }
 
 /// What the manager knows about one hook.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Entry {
     kind: RegistryKind,
     /// An image path in the scope (GitHub falls back to its repository).
@@ -60,6 +60,19 @@ struct Entry {
     next: Instant,
     /// Still needed by a subscription.
     wanted: bool,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("url", &crate::store::redact_hook_url(&self.url))
+            .field("status", &self.status)
+            .field("failures", &self.failures)
+            .field("wanted", &self.wanted)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The manager's state, shared with the API for `hooks[].managed`.

@@ -101,10 +101,47 @@ pub struct NewService {
     pub document: String,
     /// The subscription, if the service has one.
     pub subscription: Option<NewSubscription>,
+    /// The hook sources its images need, created in the same transaction
+    /// as the service (issue 11, finding 9): a write that fails leaves
+    /// neither the service nor a source behind.
+    pub hook_sources: Vec<NewHookSource>,
+}
+
+/// A hook source a service write needs: created with a fresh token if it
+/// does not exist; `secret` fills one that has none.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewHookSource {
+    /// The adapter kind.
+    pub kind: String,
+    /// The registry host.
+    pub registry: String,
+    /// A generated signing secret, for kinds that sign.
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for NewHookSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewHookSource")
+            .field("kind", &self.kind)
+            .field("registry", &self.registry)
+            .field("secret", &self.secret.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+/// What `Debug` shows of a secret: whether there is one, never it.
+pub(crate) const REDACTED: &str = "<redacted>";
+
+/// A hook URL (`…/hooks/{kind}/{token}`) with its token hidden, for `Debug`.
+pub fn redact_hook_url(url: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((head, _token)) => format!("{head}/{REDACTED}"),
+        None => REDACTED.to_owned(),
+    }
 }
 
 /// The stored part of a `subscription` object.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewSubscription {
     /// The subscribed stage, as the grammar spells it.
     pub stage: String,
@@ -121,6 +158,19 @@ pub struct NewSubscription {
     pub registry_url: Option<String>,
 }
 
+impl std::fmt::Debug for NewSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSubscription")
+            .field("stage", &self.stage)
+            .field("api_requirement", &self.api_requirement)
+            .field("callback_url", &crate::config::redact_url(&self.callback_url))
+            .field("secret", &REDACTED)
+            .field("images", &self.images)
+            .field("registry_url", &self.registry_url)
+            .finish()
+    }
+}
+
 /// A stored service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredService {
@@ -135,7 +185,7 @@ pub struct StoredService {
 }
 
 /// One inbound URL: a kind of registry at one registry host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HookSource {
     /// The path token, ≥ 128 random bits.
     pub token: String,
@@ -145,6 +195,17 @@ pub struct HookSource {
     pub registry: String,
     /// The secret the registry signs with, for kinds that sign (`generic`).
     pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for HookSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookSource")
+            .field("token", &REDACTED)
+            .field("kind", &self.kind)
+            .field("registry", &self.registry)
+            .field("secret", &self.secret.as_ref().map(|_| REDACTED))
+            .finish()
+    }
 }
 
 /// What became of one event of an inbound hook.
@@ -268,7 +329,7 @@ pub struct NewDelivery {
 }
 
 /// A claimed delivery with what the worker needs to send it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct DueDelivery {
     /// The delivery id (`webhook-id`).
     pub id: String,
@@ -301,6 +362,27 @@ pub struct DueDelivery {
     /// The HTTP status of the previous attempt, if it got one (a second
     /// 401 in a row is permanent, CB-14).
     pub last_status: Option<i64>,
+}
+
+impl std::fmt::Debug for DueDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DueDelivery")
+            .field("id", &self.id)
+            .field("service_id", &self.service_id)
+            .field("repository", &self.repository)
+            .field("tag", &self.tag)
+            .field("digest", &self.digest)
+            .field("attempts", &self.attempts)
+            .field("schedule_offset", &self.schedule_offset)
+            .field("manual", &self.manual)
+            .field("created_at", &self.created_at)
+            .field("callback_url", &crate::config::redact_url(&self.callback_url))
+            .field("secret", &REDACTED)
+            .field("enabled", &self.enabled)
+            .field("last_tag", &self.last_tag)
+            .field("last_status", &self.last_status)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a delivery worker claims.
@@ -603,7 +685,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// A hook the broker manages in a registry (API-18): one per registry scope.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ManagedHookRow {
     /// The registry host.
     pub registry: String,
@@ -615,6 +697,18 @@ pub struct ManagedHookRow {
     pub path: String,
     /// The hook URL it points at.
     pub url: String,
+}
+
+impl std::fmt::Debug for ManagedHookRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagedHookRow")
+            .field("registry", &self.registry)
+            .field("scope", &self.scope)
+            .field("kind", &self.kind)
+            .field("path", &self.path)
+            .field("url", &redact_hook_url(&self.url))
+            .finish()
+    }
 }
 
 /// How many deliveries of one subscriber may be in flight at once, unless configured.

@@ -10,7 +10,7 @@ use tagcast_broker::store::{
 };
 use tagcast_spec::{Digest, Repository, Tag};
 
-use crate::support::broker::Broker;
+use crate::support::broker::{Broker, TOKEN};
 use crate::support::distribution::{MEDIA_TYPE_V1, envelope, manifest_push};
 use crate::support::receiver::Receiver;
 
@@ -141,6 +141,7 @@ async fn a_row_that_does_not_decode_is_an_error_naming_table_row_and_column() {
             images: vec![REPO.into()],
             registry_url: None,
         }),
+        hook_sources: Vec::new(),
     };
     store.insert_service(service).await.unwrap();
     let recorded = store
@@ -204,4 +205,53 @@ async fn a_row_that_does_not_decode_is_an_error_naming_table_row_and_column() {
     );
     // Nothing was skipped: the log still shows it pending.
     assert_eq!(store.delivery("svc", &id).await.unwrap().unwrap().state, "pending");
+}
+
+/// Issue 11, finding 9: a service and the hook sources its images need are
+/// written in one transaction, so a failure on the source leaves no
+/// service (and no subscription) behind.
+#[tokio::test]
+async fn a_service_whose_hook_source_cannot_be_written_is_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut side) = file_store(&dir).await;
+    let broker = Broker::start(store.clone(), |_| {}).await;
+    exec(
+        &mut side,
+        "CREATE TRIGGER refuse_source BEFORE INSERT ON hook_sources \
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    )
+    .await;
+    let body = serde_json::json!({
+        "id": "svc",
+        "name": "WES",
+        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
+        "organization": {"name": "Example", "url": "https://example.org"},
+        "version": "1.0.0",
+        "url": "https://wes.example.org/ga4gh/wes/v1",
+        "subscription": {
+            "images": [REPO],
+            "stage": "production",
+            "callbackUrl": "https://cd.example.org/hook",
+            "registry": {"kind": "distribution"}
+        }
+    });
+    for put in [false, true] {
+        let request = if put {
+            broker.client.put(broker.api("/services/svc"))
+        } else {
+            broker.client.post(broker.api("/services"))
+        };
+        let r = request.bearer_auth(TOKEN).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 500, "put={put}");
+        assert!(
+            store.services().await.unwrap().is_empty(),
+            "put={put}: no service stored"
+        );
+        assert_eq!(
+            store.subscription_secret("svc").await.unwrap(),
+            None,
+            "put={put}: no subscription"
+        );
+    }
+    broker.stop().await;
 }

@@ -24,6 +24,7 @@ fn service(id: &str, images: &[&str]) -> NewService {
             images: images.iter().map(|s| (*s).to_owned()).collect(),
             registry_url: None,
         }),
+        hook_sources: Vec::new(),
     }
 }
 

@@ -126,6 +126,9 @@ pub(super) async fn insert_service<B: Backend>(db: &B, service: &NewService) -> 
         return Err(StoreError::Conflict(format!("service {:?}", service.id)));
     }
     write_subscription::<B>(&mut tx, service, now, false).await?;
+    for source in &service.hook_sources {
+        upsert_hook_source::<B>(&mut tx, &source.kind, &source.registry, source.secret.as_deref()).await?;
+    }
     B::commit(tx).await
 }
 
@@ -149,6 +152,9 @@ pub(super) async fn replace_service<B: Backend>(db: &B, service: &NewService) ->
         .await?;
     }
     write_subscription::<B>(&mut tx, service, now, inserted == 0).await?;
+    for source in &service.hook_sources {
+        upsert_hook_source::<B>(&mut tx, &source.kind, &source.registry, source.secret.as_deref()).await?;
+    }
     B::commit(tx).await?;
     Ok(inserted == 1)
 }
@@ -190,16 +196,17 @@ pub(super) async fn services<B: Backend>(db: &B) -> StoreResult<Vec<StoredServic
 
 const HOOK_SOURCE_COLUMNS: &str = "token, kind, registry, secret";
 
-pub(super) async fn hook_source<B: Backend>(
-    db: &B,
+/// Creates the hook source of a kind at a registry with a fresh token if
+/// there is none; fills its secret if it has none; its row.
+async fn upsert_hook_source<B: Backend>(
+    tx: &mut B::Tx,
     kind: &str,
     registry: &str,
     secret: Option<&str>,
 ) -> StoreResult<HookSource> {
     let token = random_token();
-    let mut tx = db.begin().await?;
     B::execute(
-        &mut tx,
+        tx,
         "INSERT INTO hook_sources (token, kind, registry, secret, created_at) \
          VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (kind, registry) DO UPDATE SET secret = COALESCE(hook_sources.secret, excluded.secret)",
@@ -213,12 +220,23 @@ pub(super) async fn hook_source<B: Backend>(
     )
     .await?;
     let sql = format!("SELECT {HOOK_SOURCE_COLUMNS} FROM hook_sources WHERE kind = $1 AND registry = $2");
-    let rows = B::fetch(&mut tx, &sql, &[kind.into(), registry.into()]).await?;
-    B::commit(tx).await?;
+    let rows = B::fetch(tx, &sql, &[kind.into(), registry.into()]).await?;
     rows.first("hook_sources")
         .map(hook_source_from)
         .transpose()?
         .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+}
+
+pub(super) async fn hook_source<B: Backend>(
+    db: &B,
+    kind: &str,
+    registry: &str,
+    secret: Option<&str>,
+) -> StoreResult<HookSource> {
+    let mut tx = db.begin().await?;
+    let source = upsert_hook_source::<B>(&mut tx, kind, registry, secret).await?;
+    B::commit(tx).await?;
+    Ok(source)
 }
 
 pub(super) async fn find_hook_source<B: Backend>(

@@ -4,6 +4,7 @@
 
 mod callbacks;
 mod hooks;
+mod reads;
 mod registry;
 mod slow;
 
