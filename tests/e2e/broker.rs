@@ -726,6 +726,40 @@ fn json_logs_never_show_a_secret() {
         assert!(entry.get("level").is_some() && entry.get("fields").is_some(), "{line}");
     }
     assert!(text.contains("callback attempt"), "delivery attempts are logged");
+    assert!(!text.contains('\u{1b}'), "JSON logs carry no ANSI escape codes");
+    let token = hook.rsplit('/').next().unwrap();
+    for (what, value) in [
+        ("the admin token", TOKEN.to_owned()),
+        ("the subscription secret", secret.expose()),
+        ("the hook token", token.to_owned()),
+    ] {
+        assert!(!text.contains(&value), "{what} appears in the logs");
+    }
+}
+
+/// Text logs are coloured only on a terminal: written to a file (as a
+/// service manager or collector receives them) they carry no ANSI codes.
+#[test]
+fn text_logs_off_a_terminal_carry_no_ansi_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("broker.log");
+    let broker = Broker::start_logging(
+        None,
+        "sqlite::memory:",
+        &["--admin-token", TOKEN, "--log-format", "text"],
+        Some(&log),
+    );
+    let receiver = Receiver::start(&[]);
+    let image = format!("{REGISTRY}/team/cwl-wes");
+    let (hook, secret) = broker.subscribe(TOKEN, "wes", std::slice::from_ref(&image), "production", &receiver.url);
+    let pushed = pushed("ev-1", "team/cwl-wes", "1.1.0-production-201108-195630", 1);
+    assert_eq!(notify(&hook, &pushed).status, 202);
+    receiver.wait_for(1);
+    broker.settle();
+    drop(broker);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("callback attempt"), "debug logs were written: {text}");
+    assert!(!text.contains('\u{1b}'), "no ANSI escape codes: {text:?}");
     let token = hook.rsplit('/').next().unwrap();
     for (what, value) in [
         ("the admin token", TOKEN.to_owned()),
