@@ -96,6 +96,12 @@ pub struct BrokerArgs {
     /// How long a registry's event id (or a body's hash) makes a redelivered hook a duplicate [default: 24h].
     #[arg(long, env = "TAGCAST_DEDUP_WINDOW", value_name = "DURATION")]
     dedup_window: Option<String>,
+    /// How long settled inbound events are kept; 0 keeps them for good [default: 30d].
+    #[arg(long, env = "TAGCAST_RETAIN_EVENTS", value_name = "DURATION")]
+    retain_events: Option<String>,
+    /// How long finished deliveries and their attempts are kept; 0 keeps them for good [default: 30d].
+    #[arg(long, env = "TAGCAST_RETAIN_DELIVERIES", value_name = "DURATION")]
+    retain_deliveries: Option<String>,
     /// A bearer token that distribution hooks must carry in Authorization, on
     /// top of their path token (set it in the registry's endpoint headers).
     #[arg(long, env = "TAGCAST_HOOK_TOKEN", value_name = "TOKEN", hide_env_values = true)]
@@ -169,6 +175,8 @@ impl BrokerArgs {
             verify_digests: self.verify_digests,
             verify_grace: self.verify_grace.clone(),
             dedup_window: self.dedup_window.clone(),
+            retain_events: self.retain_events.clone(),
+            retain_deliveries: self.retain_deliveries.clone(),
             hook_token: self.hook_token.clone(),
             registries: (!self.registries.is_empty()).then(|| self.registries.clone()),
             allow_http_callbacks: self.allow_http_callbacks,

@@ -12,6 +12,11 @@ use serde::Deserialize;
 
 use crate::registries::{Registry, RegistrySettings};
 
+/// How long settled events and finished deliveries are kept by default:
+/// a month of history to look back at (`GET /hooks/events`, the delivery
+/// log), bounded so that a busy registry cannot grow the database forever.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+
 /// The default dedupe window: 24 hours, the longest retry period among the
 /// registries (EventBridge retries an API destination for up to 24 hours;
 /// Distribution's retries last as long as the broker fails, Harbor's and
@@ -96,6 +101,10 @@ pub struct Settings {
     pub dedup_window: Option<String>,
     /// `hook-token`: a bearer token that `distribution` hooks must also carry.
     pub hook_token: Option<String>,
+    /// `retain-events`: how long settled inbound events are kept (`0`: for good).
+    pub retain_events: Option<String>,
+    /// `retain-deliveries`: how long finished deliveries and their attempts are kept (`0`: for good).
+    pub retain_deliveries: Option<String>,
     /// `[[registries]]` (`--registry`): per registry host, its kind, API and credentials.
     pub registries: Option<Vec<RegistrySettings>>,
     /// `allow-http-callbacks`: allow plain `http://` callback and registry URLs.
@@ -139,6 +148,8 @@ impl std::fmt::Debug for Settings {
             .field("verify_digests", &self.verify_digests)
             .field("verify_grace", &self.verify_grace)
             .field("dedup_window", &self.dedup_window)
+            .field("retain_events", &self.retain_events)
+            .field("retain_deliveries", &self.retain_deliveries)
             .field("hook_token", &self.hook_token.as_ref().map(|_| "<redacted>"))
             .field("registries", &self.registries)
             .field("allow_http_callbacks", &self.allow_http_callbacks)
@@ -193,6 +204,8 @@ impl Settings {
             verify_digests: self.verify_digests.or(lower.verify_digests),
             verify_grace: self.verify_grace.or(lower.verify_grace),
             dedup_window: self.dedup_window.or(lower.dedup_window),
+            retain_events: self.retain_events.or(lower.retain_events),
+            retain_deliveries: self.retain_deliveries.or(lower.retain_deliveries),
             hook_token: self.hook_token.or(lower.hook_token),
             registries: self.registries.or(lower.registries),
             allow_http_callbacks: self.allow_http_callbacks.or(lower.allow_http_callbacks),
@@ -259,6 +272,10 @@ pub struct Config {
     /// after it, the same body is a new event (Quay's push body, for one,
     /// is the same for every push of a tag).
     pub dedup_window: Duration,
+    /// How long settled inbound events are kept; `None`: for good.
+    pub retain_events: Option<Duration>,
+    /// How long finished deliveries and their attempts are kept; `None`: for good.
+    pub retain_deliveries: Option<Duration>,
     /// A bearer token that `distribution` hooks must carry on top of their path token.
     pub hook_token: Option<String>,
     /// The configured registries, secrets loaded.
@@ -343,6 +360,8 @@ impl std::fmt::Debug for Config {
             .field("verify_digests", &self.verify_digests)
             .field("verify_grace", &self.verify_grace)
             .field("dedup_window", &self.dedup_window)
+            .field("retain_events", &self.retain_events)
+            .field("retain_deliveries", &self.retain_deliveries)
             .field("hook_token", &self.hook_token.as_ref().map(|_| "<redacted>"))
             .field("registries", &self.registries)
             .field("allow_http_callbacks", &self.allow_http_callbacks)
@@ -470,6 +489,14 @@ impl Config {
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| invalid(key, &text, "expected a positive duration like 500ms, 10s or 2m")),
         };
+        let retention = |key: &'static str, value: Option<String>| match value {
+            None => Ok(Some(DEFAULT_RETENTION)),
+            Some(text) if text.trim() == "0" => Ok(None),
+            Some(text) => parse_duration(&text)
+                .filter(|d| !d.is_zero())
+                .map(Some)
+                .ok_or_else(|| invalid(key, &text, "expected a duration like 30d or 12h, or 0 to keep for good")),
+        };
         let delivery_concurrency = settings.delivery_concurrency.unwrap_or(16);
         if delivery_concurrency == 0 {
             return Err(invalid("delivery-concurrency", "0", "expected at least 1"));
@@ -510,6 +537,8 @@ impl Config {
             verify_digests: settings.verify_digests.unwrap_or(true),
             verify_grace: duration("verify-grace", settings.verify_grace, Duration::from_secs(60))?,
             dedup_window: duration("dedup-window", settings.dedup_window, DEFAULT_DEDUP_WINDOW)?,
+            retain_events: retention("retain-events", settings.retain_events)?,
+            retain_deliveries: retention("retain-deliveries", settings.retain_deliveries)?,
             hook_token: settings.hook_token,
             registries: crate::registries::load(settings.registries.unwrap_or_default(), env)?,
             allow_http_callbacks: settings.allow_http_callbacks.unwrap_or(false),

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod registries;
 pub mod resolve;
+pub mod retention;
 pub mod server;
 pub mod ssrf;
 pub mod store;
@@ -275,6 +276,7 @@ pub async fn run(
     let matcher = tokio::spawn(matching::run(state.clone(), state.shutting_down.subscribe()));
     let worker = tokio::spawn(delivery::run(state.clone(), state.shutting_down.subscribe()));
     let manager = tokio::spawn(manage::reconcile::run(state.clone(), state.shutting_down.subscribe()));
+    let pruner = tokio::spawn(retention::run(state.clone(), state.shutting_down.subscribe()));
     tracing::info!(
         listen = %listener.local_addr()?,
         public_url = %state.config.public_url,
@@ -298,6 +300,7 @@ pub async fn run(
     let _ = matcher.await;
     let _ = worker.await;
     let _ = manager.await;
+    let _ = pruner.await;
     tracing::info!("tagcast broker stopped");
     Ok(())
 }

@@ -26,6 +26,13 @@ pub struct RejectLabels {
     pub reason: String,
 }
 
+/// Labels of pruned rows.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PrunedLabels {
+    /// `events`, `deliveries` or `attempts`.
+    pub what: String,
+}
+
 /// Labels of rate-limited requests.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LimitLabels {
@@ -50,6 +57,8 @@ pub struct Metrics {
     hooks_rejected: Family<RejectLabels, Counter>,
     deliveries: Family<OutcomeLabels, Counter>,
     rate_limited: Family<LimitLabels, Counter>,
+    events_not_stored: Family<RejectLabels, Counter>,
+    pruned: Family<PrunedLabels, Counter>,
     queue_depth: Gauge<i64, AtomicI64>,
     attempt_duration: Histogram,
     delivery_latency: Histogram,
@@ -72,6 +81,8 @@ impl Metrics {
         let hooks_rejected = Family::<RejectLabels, Counter>::default();
         let deliveries = Family::<OutcomeLabels, Counter>::default();
         let rate_limited = Family::<LimitLabels, Counter>::default();
+        let events_not_stored = Family::<RejectLabels, Counter>::default();
+        let pruned = Family::<PrunedLabels, Counter>::default();
         let queue_depth = Gauge::<i64, AtomicI64>::default();
         let attempt_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         let delivery_latency = Histogram::new(exponential_buckets(0.01, 3.0, 14));
@@ -88,7 +99,7 @@ impl Metrics {
         );
         registry.register(
             "hook_events_ignored",
-            "Events of inbound hooks recorded as ignored (untagged, blob, delete, not of the grammar, duplicate), by registry kind",
+            "Events of inbound hooks recorded as ignored (untagged, delete, not of the grammar, duplicate), by registry kind",
             events_ignored.clone(),
         );
         registry.register(
@@ -105,6 +116,16 @@ impl Metrics {
             "rate_limited",
             "Requests answered 429, by limit (client address or hook token)",
             rate_limited.clone(),
+        );
+        registry.register(
+            "hook_events_not_stored",
+            "Events of inbound hooks counted and not stored (pulls, blob pushes: traffic, not releases), by kind and reason",
+            events_not_stored.clone(),
+        );
+        registry.register(
+            "pruned",
+            "Rows removed by retention (retain-events, retain-deliveries), by what",
+            pruned.clone(),
         );
         registry.register(
             "queue_depth",
@@ -134,6 +155,8 @@ impl Metrics {
             hooks_rejected,
             deliveries,
             rate_limited,
+            events_not_stored,
+            pruned,
             queue_depth,
             attempt_duration,
             delivery_latency,
@@ -157,6 +180,21 @@ impl Metrics {
         } else {
             self.events_ignored.get_or_create(&labels).inc();
         }
+    }
+
+    /// An event of a hook was counted and not stored (`reason`: `pull` or `blob`).
+    pub fn hook_event_not_stored(&self, kind: &str, reason: &str) {
+        self.events_not_stored
+            .get_or_create(&RejectLabels {
+                kind: kind.into(),
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// Retention removed `n` rows of `what`.
+    pub fn pruned(&self, what: &str, n: u64) {
+        self.pruned.get_or_create(&PrunedLabels { what: what.into() }).inc_by(n);
     }
 
     /// A request was answered 429.

@@ -93,20 +93,41 @@ async fn receive_hook(
             ),
         ));
     }
+    // Pulls and blob pushes are traffic, not releases: counted, not stored;
+    // the answer keeps the envelope's order.
+    let mut traffic = Vec::new();
+    let mut stored = Vec::with_capacity(events.len());
+    for (index, event) in events.into_iter().enumerate() {
+        match (crate::inbound::traffic(&event), &event.disposition) {
+            (Some(label), Disposition::Ignored(reason)) => {
+                state.metrics.hook_event_not_stored(kind, label);
+                traffic.push((index, reason.clone()));
+            }
+            _ => stored.push(event),
+        }
+    }
+    let events = stored;
     let window = i64::try_from(state.config.dedup_window.as_millis()).unwrap_or(i64::MAX);
     let dedup_since = crate::store::now_ms().saturating_sub(window);
     let recorded = state.store.record_inbound(events, dedup_since).await?;
     // Durable now: acknowledge, and let matching run.
     state.wake_matcher.notify_one();
     state.metrics.hook_received(kind, started.elapsed().as_secs_f64());
-    let mut out = Vec::with_capacity(recorded.len());
+    let mut out = Vec::with_capacity(recorded.len() + traffic.len());
+    let mut traffic_left = traffic.iter().peekable();
     for (id, disposition) in &recorded {
+        while let Some((_, reason)) = traffic_left.next_if(|(index, _)| *index == out.len()) {
+            out.push(json!({"status": "ignored", "reason": reason, "stored": false}));
+        }
         let accepted = *disposition == Disposition::Accepted;
         state.metrics.hook_event(kind, accepted);
         match disposition {
             Disposition::Accepted => out.push(json!({"id": id, "status": "accepted"})),
             Disposition::Ignored(reason) => out.push(json!({"id": id, "status": "ignored", "reason": reason})),
         }
+    }
+    for (_, reason) in traffic_left {
+        out.push(json!({"status": "ignored", "reason": reason, "stored": false}));
     }
     tracing::info!(
         kind,

@@ -282,7 +282,7 @@ impl Push {
         }
         if let Some(media_type) = self.media_type.as_deref() {
             if !MANIFEST_MEDIA_TYPES.contains(&media_type) {
-                let reason = format!("blob push ({media_type}), not a manifest");
+                let reason = format!("{BLOB_PUSH} ({media_type}), not a manifest");
                 return ignore(event, reason);
             }
         }
@@ -299,6 +299,27 @@ impl Push {
             None => return ignore(event, "no digest".into()),
         }
         event
+    }
+}
+
+/// How [`Push::normalize`] names a blob push.
+const BLOB_PUSH: &str = "blob push";
+
+/// Whether an ignored event is registry traffic rather than a release — a
+/// pull, or a blob push (a registry notifies one per layer): such events
+/// are counted in a metric and not stored (issue 11, finding 6), so that
+/// a busy registry's downloads cannot grow the event log. `Some(label)`
+/// for the metric.
+pub fn traffic(event: &NewInboundEvent) -> Option<&'static str> {
+    let Disposition::Ignored(reason) = &event.disposition else {
+        return None;
+    };
+    if reason.starts_with("action \"pull\"") {
+        Some("pull")
+    } else if reason.starts_with(BLOB_PUSH) {
+        Some("blob")
+    } else {
+        None
     }
 }
 

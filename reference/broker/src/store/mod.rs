@@ -184,6 +184,17 @@ pub struct StoredService {
     pub updated_at: Millis,
 }
 
+/// What one [`Store::prune`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Inbound events.
+    pub events: u64,
+    /// Deliveries.
+    pub deliveries: u64,
+    /// Delivery attempts.
+    pub attempts: u64,
+}
+
 /// One inbound URL: a kind of registry at one registry host.
 #[derive(Clone, PartialEq, Eq)]
 pub struct HookSource {
@@ -577,6 +588,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every service, by id.
     fn services(&self) -> StoreFuture<'_, Vec<StoredService>>;
+
+    /// Up to `limit` services with an id after `after`, by id (a page of
+    /// `GET /services`).
+    fn services_page<'a>(&'a self, after: Option<&'a str>, limit: i64) -> StoreFuture<'a, Vec<StoredService>>;
+
+    /// Forgets finished deliveries (and their attempts) last changed before
+    /// `deliveries_before`, and settled inbound events received before
+    /// `events_before` that no delivery references. Never a pending
+    /// delivery, an event still to match, or the last delivered tags.
+    fn prune(&self, events_before: Millis, deliveries_before: Millis) -> StoreFuture<'_, Pruned>;
 
     /// The hook source of a kind at a registry, created with a fresh token
     /// the first time; `secret`, if given, is stored when the source has

@@ -15,6 +15,7 @@ mod manage;
 mod ordering;
 mod replicas;
 mod resolve;
+mod retention;
 mod signing_kinds;
 mod store;
 mod verify;

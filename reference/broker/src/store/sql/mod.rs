@@ -10,6 +10,7 @@
 mod inbound;
 mod managed;
 mod outbox;
+mod retention;
 mod services;
 
 use std::fmt;
@@ -19,8 +20,8 @@ use super::backend::Backend;
 use super::group::{self, Writer};
 use super::{
     AcceptedEvent, AttemptRecord, Claim, DeliveryRecord, Disposition, DueDelivery, HookSource, InboundEvent,
-    ManagedHookRow, Matched, Millis, NewDelivery, NewInboundEvent, NewService, Store, StoreFuture, StoredService,
-    Subscriber, SubscriptionState,
+    ManagedHookRow, Matched, Millis, NewDelivery, NewInboundEvent, NewService, Pruned, Store, StoreFuture,
+    StoredService, Subscriber, SubscriptionState,
 };
 use tagcast_spec::Repository;
 
@@ -115,6 +116,14 @@ impl<B: Backend> Store for SqlStore<B> {
 
     fn services(&self) -> StoreFuture<'_, Vec<StoredService>> {
         Box::pin(services::services(&*self.db))
+    }
+
+    fn services_page<'a>(&'a self, after: Option<&'a str>, limit: i64) -> StoreFuture<'a, Vec<StoredService>> {
+        Box::pin(services::services_page(&*self.db, after, limit))
+    }
+
+    fn prune(&self, events_before: Millis, deliveries_before: Millis) -> StoreFuture<'_, Pruned> {
+        Box::pin(retention::prune(&*self.db, events_before, deliveries_before))
     }
 
     fn hook_source<'a>(

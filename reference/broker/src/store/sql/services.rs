@@ -194,6 +194,20 @@ pub(super) async fn services<B: Backend>(db: &B) -> StoreResult<Vec<StoredServic
     rows.iter("services").map(service_from).collect()
 }
 
+pub(super) async fn services_page<B: Backend>(
+    db: &B,
+    after: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<StoredService>> {
+    let rows = db
+        .read(
+            "SELECT id, document, created_at, updated_at FROM services WHERE id > $1 ORDER BY id LIMIT $2",
+            &[after.unwrap_or_default().into(), limit.into()],
+        )
+        .await?;
+    rows.iter("services").map(service_from).collect()
+}
+
 const HOOK_SOURCE_COLUMNS: &str = "token, kind, registry, secret";
 
 /// Creates the hook source of a kind at a registry with a fresh token if
