@@ -10,6 +10,7 @@ mod demo;
 mod deployer;
 mod help;
 mod interop;
+mod links;
 mod registry;
 mod registry_config;
 mod security;
