@@ -15,6 +15,9 @@ pub(crate) struct Suite<'a> {
     config: &'a Config,
     started: chrono::DateTime<Utc>,
     results: Vec<CheckResult>,
+    /// When the previous result was recorded (or the run began): a verdict
+    /// recorded without running anything took the time since then.
+    last: Instant,
 }
 
 impl<'a> Suite<'a> {
@@ -23,6 +26,7 @@ impl<'a> Suite<'a> {
             config,
             started: Utc::now(),
             results: Vec::new(),
+            last: Instant::now(),
         }
     }
 
@@ -61,7 +65,7 @@ impl<'a> Suite<'a> {
         if !self.selects(&name) {
             return None;
         }
-        Some(self.push(check, name, verdict, Instant::now()))
+        Some(self.push(check, name, verdict, self.last))
     }
 
     /// Records a verdict whatever the selection says: for preflight checks
@@ -71,7 +75,10 @@ impl<'a> Suite<'a> {
     }
 
     fn push(&mut self, check: &Check, name: String, verdict: Verdict, start: Instant) -> Outcome {
-        let millis = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now = Instant::now();
+        // Nanoseconds as f64 are exact up to 104 days.
+        let millis = now.saturating_duration_since(start).as_nanos() as f64 / 1e6;
+        self.last = now;
         let result = CheckResult::new(check, name, verdict, millis);
         let outcome = result.outcome;
         self.results.push(result);

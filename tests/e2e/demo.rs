@@ -29,6 +29,30 @@ fn the_demo_shows_every_step_behaving_and_keeps_its_repository() {
         );
     }
 
+    // The conformance step skips nothing and times every check.
+    for target in ["cd", "broker"] {
+        let checks = timeline["conformance"][target]["checks"].as_array().unwrap();
+        let skipped: Vec<&Value> = checks.iter().filter(|c| c["outcome"] == "skip").collect();
+        assert!(skipped.is_empty(), "{target}: {skipped:#?}");
+        let untimed: Vec<&Value> = checks
+            .iter()
+            .filter(|c| c["duration_ms"].as_f64().is_none_or(|ms| ms <= 0.0))
+            .collect();
+        assert!(untimed.is_empty(), "{target}: {untimed:#?}");
+        // The checks account for the run: a verdict drawn from a shared
+        // exchange carries the time since the previous one, not zero.
+        let report = &timeline["conformance"][target];
+        let wall = chrono::DateTime::parse_from_rfc3339(report["finished"].as_str().unwrap()).unwrap()
+            - chrono::DateTime::parse_from_rfc3339(report["started"].as_str().unwrap()).unwrap();
+        let summed: f64 = checks.iter().map(|c| c["duration_ms"].as_f64().unwrap()).sum();
+        assert!(
+            summed >= wall.num_milliseconds() as f64 / 2.0,
+            "{target}: checks took {summed} ms of a {} ms run",
+            wall.num_milliseconds()
+        );
+    }
+    assert_eq!(timeline["repository"], dir.join("gitops").to_str().unwrap());
+
     // The kept repository holds the two delivered updates, pinned to digests.
     let repo = dir.join("gitops");
     let log = std::process::Command::new("git")
@@ -43,6 +67,34 @@ fn the_demo_shows_every_step_behaving_and_keeps_its_repository() {
         "{manifest}"
     );
     assert!(dir.join("broker.sqlite").exists() && dir.join("deployer.sqlite").exists());
+}
+
+/// Every string of the timeline, for the paths among them.
+fn strings(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::String(s) => found.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, found)),
+        Value::Object(map) => map.values().for_each(|v| strings(v, found)),
+        _ => {}
+    }
+}
+
+/// Without `--keep` the demo works in a temporary directory that is gone
+/// when it exits: `--json` must not send anyone there.
+#[test]
+fn the_demo_without_keep_points_at_no_deleted_path() {
+    let out = run(&["demo", "--json"], "");
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    let timeline: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(timeline["repository"], Value::Null);
+    let mut found = Vec::new();
+    strings(&timeline, &mut found);
+    let temp = std::env::temp_dir();
+    let gone: Vec<&String> = found
+        .iter()
+        .filter(|s| s.starts_with(temp.to_str().unwrap()) && !std::path::Path::new(s.as_str()).exists())
+        .collect();
+    assert!(gone.is_empty(), "paths that no longer exist: {gone:?}");
 }
 
 #[test]

@@ -127,8 +127,8 @@ fn suite_name(name: &str) -> String {
     }
 }
 
-fn seconds(millis: u64) -> String {
-    format!("{}.{:03}", millis / 1000, millis % 1000)
+fn seconds(millis: f64) -> String {
+    format!("{:.6}", millis / 1000.0)
 }
 
 /// Escapes text for an XML attribute or element; characters XML 1.0 cannot

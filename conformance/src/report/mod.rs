@@ -24,7 +24,7 @@ pub use text::render as render_text;
 pub const REPORT_VERSION: &str = "1";
 
 /// The result of one run of one target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(title = "tagcast conformance report")]
 pub struct Report {

@@ -20,7 +20,14 @@ pub fn render(report: &Report) -> String {
         );
         match &check.message {
             Some(message) if check.outcome != Outcome::Pass => {
-                let _ = writeln!(out, ": {message}");
+                // A message of several lines (an error and its causes, a
+                // peer's answer) stays under its check, indented like the
+                // evidence, so that every check still starts a line.
+                let mut lines = message.lines();
+                let _ = writeln!(out, ": {}", lines.next().unwrap_or(""));
+                for line in lines {
+                    let _ = writeln!(out, "      {line}");
+                }
             }
             _ => out.push('\n'),
         }

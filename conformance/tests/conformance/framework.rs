@@ -30,7 +30,7 @@ fn result(name: &str, outcome: Outcome) -> CheckResult {
         ),
         Outcome::Error => Verdict::Error("cannot reach the endpoint".into()),
     };
-    CheckResult::new(&check, name.into(), verdict, 12)
+    CheckResult::new(&check, name.into(), verdict, 12.0)
 }
 
 fn report(outcomes: &[(&str, Outcome)]) -> Report {
@@ -100,7 +100,7 @@ fn a_broken_should_is_a_warning() {
         level: Level::Should,
         description: "d",
     };
-    let result = CheckResult::new(&check, "cd/x".into(), Verdict::fail("m", Evidence::default()), 0);
+    let result = CheckResult::new(&check, "cd/x".into(), Verdict::fail("m", Evidence::default()), 0.0);
     assert_eq!(result.outcome, Outcome::Warn);
 }
 
@@ -118,6 +118,35 @@ fn text_shows_id_outcome_and_evidence_of_failures() {
         lines.last().unwrap(),
         &"cd: error (6 checks: 2 pass, 1 warn, 1 skip, 1 fail, 1 error) against http://127.0.0.1:1/"
     );
+}
+
+/// A message of several lines does not break the table: every line that
+/// does not start a check is indented under the one it belongs to.
+#[test]
+fn text_keeps_a_multi_line_message_under_its_check() {
+    let check = Check {
+        name: "cd/x",
+        requirement: "CB-1",
+        level: Level::Must,
+        description: "d",
+    };
+    let verdict = Verdict::Error("cannot reach the endpoint\ncaused by: connection refused\n".into());
+    let mut report = every_outcome();
+    report
+        .checks
+        .insert(1, CheckResult::new(&check, "cd/x".into(), verdict, 1.0));
+    let text = report.render(Format::Text);
+    assert!(
+        text.contains("ERROR CB-1  cd/x: cannot reach the endpoint\n      caused by: connection refused\nWARN  CB-5"),
+        "{text}"
+    );
+    let outcomes = ["PASS ", "WARN ", "SKIP ", "FAIL ", "ERROR"];
+    for line in text.lines().take_while(|l| !l.starts_with("cd: ")) {
+        assert!(
+            line.starts_with("      ") || outcomes.iter().any(|o| line.starts_with(o)),
+            "a line outside the table: {line:?}\n{text}"
+        );
+    }
 }
 
 #[test]

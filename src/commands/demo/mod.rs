@@ -185,7 +185,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let out = json!({
             "broker": broker_url,
             "deployer": deployer_url,
-            "repository": repo,
+            // Without --keep the repository is deleted on exit: no path to it.
+            "repository": args.keep.as_ref().map(|_| &repo),
             "ok": ok,
             "steps": timeline.steps,
             "conformance": conformance,
@@ -629,7 +630,7 @@ impl Chain {
     }
 
     async fn conformance(&mut self, timeline: &mut Timeline, secret: &Secret) -> anyhow::Result<Value> {
-        use tagcast_conformance::{BrokerTarget, CdTarget, Config, Target};
+        use tagcast_conformance::{BrokerTarget, CdTarget, Config, StatusToken, Target};
         // Half the runner's default watch for unwanted deliveries: the
         // broker here is local and quick, and the demo should end within
         // seconds.
@@ -640,7 +641,16 @@ impl Chain {
         let mut summaries = Vec::new();
         let mut all = json!({});
         let began = timeline.elapsed_ms();
-        let cd = Target::Cd(CdTarget::new(self.deployer.parse()?, secret.clone()));
+        // The CD checks read the deployer's status (what it applied), so
+        // that none is skipped: a duplicate must not change it, nor an
+        // older tag. Their events are for the runner's own image, which
+        // the deployer does not follow: the demo's repository keeps only
+        // the demo's updates.
+        let mut cd = CdTarget::new(self.deployer.parse()?, secret.clone());
+        cd.status_url = Some(format!("{}status", self.deployer).parse()?);
+        cd.status_pointer = Some("/applied".to_owned());
+        cd.status_token = Some(StatusToken(self.deployer_admin.clone()));
+        let cd = Target::Cd(cd);
         let broker = Target::Broker(BrokerTarget::new(
             format!("{}/ga4gh/registry/v1", self.broker).parse()?,
             self.broker_admin.clone(),
