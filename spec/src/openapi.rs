@@ -168,9 +168,22 @@ fn openapi() -> Value {
             "get": {
                 "operationId": "getServices",
                 "tags": ["GA4GH Service Registry"],
-                "summary": "List every registered service (API-3)",
-                "description": "Public. Subscriptions are listed without their secrets.",
-                "responses": responses(&[("200", ok("Every service.", json!({"type": "array", "items": registered.clone()})))], &[])
+                "summary": "List every registered service, or one page of them (API-3)",
+                "description": "Public. Subscriptions are listed without their secrets. Without parameters: every service. With `limit` (and a `cursor` from a previous page): one page in `id` order, the next page's URL in `Link: <…>; rel=\"next\"` (RFC 8288), absent on the last page.",
+                "parameters": [
+                    {"name": "limit", "in": "query", "required": false, "description": "At most this many services (default 100 when only `cursor` is given).",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    {"name": "cursor", "in": "query", "required": false, "description": "Where the page starts: the opaque value of the previous answer's `Link` `rel=\"next\"` URL.",
+                     "schema": {"type": "string"}}
+                ],
+                "responses": responses(
+                    &[("200", json!({
+                        "description": "Every service, or one page.",
+                        "headers": {"Link": {"description": "`<{base}/services?limit=N&cursor=…>; rel=\"next\"` when more services follow.", "schema": {"type": "string"}}},
+                        "content": {"application/json": {"schema": {"type": "array", "items": registered.clone()}}}
+                    }))],
+                    &[ErrorCode::InvalidRequest]
+                )
             },
             "post": {
                 "operationId": "createService",

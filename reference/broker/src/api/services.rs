@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -57,13 +57,102 @@ async fn get_service_info(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-async fn list_services(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let admin = is_admin(&state, &headers);
-    let mut out = Vec::new();
-    for stored in state.store.services().await? {
-        out.push(render(&state, &stored, admin).await?);
+/// The largest page of `GET /services`.
+pub const MAX_PAGE: i64 = 1000;
+/// The page size when only a cursor is given.
+pub const DEFAULT_PAGE: i64 = 100;
+
+/// `?limit=&cursor=` of `GET /services`: `None` without either (the whole
+/// list, as GA4GH defines it).
+fn page(query: Option<&str>) -> Result<Option<(i64, Option<String>)>, ApiError> {
+    let mut limit = None;
+    let mut cursor = None;
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "limit" => limit = Some(value.into_owned()),
+            "cursor" => cursor = Some(value.into_owned()),
+            _ => {}
+        }
     }
-    Ok(axum::Json(out).into_response())
+    if limit.is_none() && cursor.is_none() {
+        return Ok(None);
+    }
+    let limit = match limit {
+        None => DEFAULT_PAGE,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("query parameter limit {text:?} must be an integer from 1 to {MAX_PAGE}"),
+                )
+            })?,
+    };
+    let after = cursor
+        .map(|text| {
+            decode_cursor(&text).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("query parameter cursor {text:?} is not a cursor this broker issued (take it from the Link header's rel=\"next\")"),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(Some((limit, after)))
+}
+
+/// A cursor: opaque to clients (base64url of a version and the last id
+/// listed), so that its form may change.
+fn encode_cursor(last_id: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("s1:{last_id}"))
+}
+
+fn decode_cursor(text: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()?;
+    String::from_utf8(bytes).ok()?.strip_prefix("s1:").map(str::to_owned)
+}
+
+/// GA4GH `GET /services`: without parameters every service (the plain
+/// list, fine for a small registry); with `?limit=` (and the `cursor` of a
+/// previous page) one page in id order, the next page's URL in a
+/// `Link: <…>; rel="next"` header (RFC 8288), absent on the last page. The
+/// body is the same array either way, so GA4GH clients read it unchanged.
+async fn list_services(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let page = page(query.as_deref())?;
+    let admin = is_admin(&state, &headers);
+    let (stored, next) = match &page {
+        None => (state.store.services().await?, None),
+        Some((limit, after)) => {
+            let mut stored = state.store.services_page(after.as_deref(), limit + 1).await?;
+            let more = i64::try_from(stored.len()).unwrap_or(i64::MAX) > *limit;
+            stored.truncate(usize::try_from(*limit).unwrap_or(usize::MAX));
+            let next = more.then(|| stored.last()).flatten().map(|last| {
+                format!(
+                    "<{}{BASE_PATH}/services?limit={limit}&cursor={}>; rel=\"next\"",
+                    state.config.public_url,
+                    encode_cursor(&last.id)
+                )
+            });
+            (stored, next)
+        }
+    };
+    let mut out = Vec::with_capacity(stored.len());
+    for stored in &stored {
+        out.push(render(&state, stored, admin).await?);
+    }
+    let mut response = axum::Json(out).into_response();
+    if let Some(next) = next.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        response.headers_mut().insert(axum::http::header::LINK, next);
+    }
+    Ok(response)
 }
 
 async fn list_service_types(State(state): State<AppState>) -> Result<Response, ApiError> {

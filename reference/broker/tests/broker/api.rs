@@ -365,3 +365,67 @@ async fn extra_properties_are_kept_and_images_normalized() {
     assert_eq!(read["subscription"]["hooks"][0]["registry"], "docker.io");
     broker.stop().await;
 }
+
+/// Issue 11, finding 6: `GET /services` pages with `?limit=&cursor=` and a
+/// `Link: rel="next"` header; without parameters it is the plain list.
+#[tokio::test]
+async fn services_are_listed_in_pages_with_a_next_link() {
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let receiver = crate::support::receiver::Receiver::start(&[]).await;
+    for id in ["a", "b", "c", "d", "e"] {
+        broker
+            .subscribe(id, &["registry.example.org/team/app"], "production", &receiver.url)
+            .await;
+    }
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = broker.client.get(broker.api("/services")).send().await.unwrap();
+    assert!(all.headers().get("link").is_none());
+    assert_eq!(ids(&all.json().await.unwrap()), ["a", "b", "c", "d", "e"]);
+
+    let mut url = broker.api("/services?limit=2");
+    let mut pages = Vec::new();
+    loop {
+        let r = broker.client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let link = r.headers().get("link").map(|l| l.to_str().unwrap().to_owned());
+        pages.push(ids(&r.json().await.unwrap()));
+        let Some(link) = link else { break };
+        assert!(link.ends_with(r#">; rel="next""#), "{link}");
+        url = link[1..link.find('>').unwrap()].to_owned();
+        assert!(url.starts_with(&broker.api("/services?limit=2&cursor=")), "{url}");
+    }
+    assert_eq!(pages, [vec!["a", "b"], vec!["c", "d"], vec!["e"]]);
+
+    for (query, parameter) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=two", "limit"),
+        ("limit=2&cursor=not-a-cursor", "cursor"),
+        ("cursor=YQ", "cursor"),
+    ] {
+        let r = broker
+            .client
+            .get(broker.api(&format!("/services?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{query}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "invalid_request", "{query}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("query parameter {parameter} ")),
+            "{query}: {body}"
+        );
+    }
+    assert_eq!(broker.state.store.services().await.unwrap().len(), 5, "nothing changed");
+    broker.stop().await;
+}
