@@ -4,6 +4,7 @@
 
 mod callbacks;
 mod hooks;
+mod inputs;
 mod reads;
 mod registry;
 mod slow;
