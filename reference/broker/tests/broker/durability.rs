@@ -255,3 +255,76 @@ async fn a_service_whose_hook_source_cannot_be_written_is_not_stored() {
     }
     broker.stop().await;
 }
+
+/// Migration 6 (issue 11, finding 3): a database from before it, whose
+/// `registry.url` sat on the shared hook source, gets each subscription's
+/// own URL from its stored document, and the shared one is emptied.
+#[tokio::test]
+async fn the_registry_url_moves_from_the_hook_source_to_its_subscription() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, mut side) = file_store(&dir).await;
+    let broker = Broker::start(store.clone(), |_| {}).await;
+    let mut body = serde_json::json!({
+        "id": "svc",
+        "name": "WES",
+        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
+        "organization": {"name": "Example", "url": "https://example.org"},
+        "version": "1.0.0",
+        "url": "https://wes.example.org/ga4gh/wes/v1",
+        "subscription": {
+            "images": [REPO],
+            "stage": "production",
+            "callbackUrl": "https://cd.example.org/hook",
+            "registry": {"kind": "distribution", "url": "http://127.0.0.1:5000"}
+        }
+    });
+    for id in ["svc", "plain"] {
+        body["id"] = id.into();
+        if id == "plain" {
+            body["subscription"]["registry"] = serde_json::json!({"kind": "distribution"});
+        }
+        let r = broker
+            .client
+            .post(broker.api("/services"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    broker.stop().await;
+    drop(store);
+    // Back to the schema before migration 6, as an older broker wrote it.
+    for sql in [
+        "ALTER TABLE subscriptions DROP COLUMN registry_url",
+        "UPDATE hook_sources SET api_url = 'http://127.0.0.1:5000'",
+        "DELETE FROM _sqlx_migrations WHERE version = 6",
+    ] {
+        exec(&mut side, sql).await;
+    }
+    drop(side);
+    let url = format!("sqlite://{}", dir.path().join("broker.db").display());
+    let reopened = SqliteStore::open(&url).await.unwrap();
+    let mut side = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT service_id, registry_url FROM subscriptions ORDER BY service_id")
+            .fetch_all(&mut side)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("plain".to_owned(), None),
+            ("svc".to_owned(), Some("http://127.0.0.1:5000".to_owned()))
+        ]
+    );
+    let shared: Vec<(Option<String>,)> = sqlx::query_as("SELECT api_url FROM hook_sources")
+        .fetch_all(&mut side)
+        .await
+        .unwrap();
+    assert!(shared.iter().all(|(u,)| u.is_none()), "{shared:?}");
+    let subscribers = reopened.subscribers(&Repository::parse(REPO).unwrap()).await.unwrap();
+    let urls: Vec<_> = subscribers.iter().map(|s| s.registry_url.as_deref()).collect();
+    assert_eq!(urls, [None, Some("http://127.0.0.1:5000")]);
+}
