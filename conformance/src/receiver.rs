@@ -21,6 +21,8 @@ use tokio::sync::Notify;
 pub(crate) struct Received {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl Received {
@@ -48,6 +50,9 @@ pub(crate) enum Answer {
     Gone,
     /// This status to everything (a permanent failure such as 400).
     Always(u16),
+    /// This status (429 or 503) with `Retry-After: <seconds>` to the first
+    /// request, then 202.
+    Throttle(u16, u64),
 }
 
 #[derive(Default)]
@@ -171,6 +176,18 @@ impl Shared {
         .await
     }
 
+    /// Waits until the first request `inbox` got arrives again (the same
+    /// `webhook-id`), or `timeout` passes; returns what it has.
+    pub(crate) async fn wait_for_retry(&self, inbox: &str, timeout: Duration) -> Vec<Received> {
+        self.wait_until(inbox, timeout, |got| {
+            got.split_first().is_some_and(|(first, rest)| {
+                let id = first.header(tagcast_spec::webhook::HEADER_ID);
+                rest.iter().any(|r| r.header(tagcast_spec::webhook::HEADER_ID) == id)
+            })
+        })
+        .await
+    }
+
     async fn wait_until(&self, inbox: &str, timeout: Duration, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -214,23 +231,29 @@ async fn receive(
     Path(inbox): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
-    let status = {
+) -> Response {
+    let answer = {
         let mut inboxes = receiver.inboxes.lock().expect("not poisoned");
         let answer = inboxes.answers.get(&inbox).copied().unwrap_or(Answer::Accept);
         let list = inboxes.received.entry(inbox).or_default();
         list.push(Received {
             headers,
             body: body.to_vec(),
+            at: Instant::now(),
         });
+        let status = |code: u16| StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
         match answer {
-            Answer::Accept => StatusCode::ACCEPTED,
-            Answer::FailFirst(n) if list.len() <= n => StatusCode::INTERNAL_SERVER_ERROR,
-            Answer::FailFirst(_) => StatusCode::ACCEPTED,
-            Answer::Gone => StatusCode::GONE,
-            Answer::Always(code) => StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+            Answer::Accept => StatusCode::ACCEPTED.into_response(),
+            Answer::FailFirst(n) if list.len() <= n => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            Answer::FailFirst(_) => StatusCode::ACCEPTED.into_response(),
+            Answer::Gone => StatusCode::GONE.into_response(),
+            Answer::Always(code) => status(code).into_response(),
+            Answer::Throttle(code, seconds) if list.len() == 1 => {
+                (status(code), [("retry-after", seconds.to_string())]).into_response()
+            }
+            Answer::Throttle(..) => StatusCode::ACCEPTED.into_response(),
         }
     };
     receiver.arrived.notify_waiters();
-    status
+    answer
 }

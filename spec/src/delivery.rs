@@ -24,6 +24,11 @@ pub const RETRY_SCHEDULE: [Duration; 7] = [
     Duration::from_secs(10 * 3600),
 ];
 
+/// "MUST cap the wait at 10 hours (a longer `Retry-After` is read as 10
+/// hours)" (CB-13): the longest wait a `Retry-After` can ask for, whatever
+/// the retry schedule in use.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(10 * 3600);
+
 /// The jitter of each retry delay, as a fraction: ±20 % (CB-12).
 pub const RETRY_JITTER: f64 = 0.2;
 

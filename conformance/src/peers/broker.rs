@@ -38,6 +38,9 @@ pub enum Flaw {
     NoSsrf,
     /// Delivers every callback twice, as two events.
     DeliversTwice,
+    /// Retries a 429 or 503 on its own schedule, whatever `Retry-After`
+    /// says.
+    IgnoresRetryAfter,
     /// Delivers every push twice, as two events, to the first subscription
     /// registered only.
     DeliversTwiceToTheFirst,
@@ -454,6 +457,18 @@ async fn send(broker: Broker, service: String, url: String, secret: Secret, id: 
             .body(body.clone())
             .send()
             .await;
+        // CB-13: a 429 or 503 with Retry-After (seconds) sets the earliest
+        // next attempt.
+        let retry_after = response.as_ref().ok().and_then(|r| {
+            matches!(r.status().as_u16(), 429 | 503)
+                .then(|| r.headers().get("retry-after")?.to_str().ok()?.parse::<u64>().ok())
+                .flatten()
+        });
+        let wait = Duration::from_millis(500 * (attempt + 1));
+        let wait = match retry_after {
+            Some(seconds) if broker.flaw != Flaw::IgnoresRetryAfter => wait.max(Duration::from_secs(seconds)),
+            _ => wait,
+        };
         match response.map(|r| r.status().as_u16()) {
             Ok(200..=299) => return,
             Ok(410) => {
@@ -470,7 +485,7 @@ async fn send(broker: Broker, service: String, url: String, secret: Secret, id: 
             Ok(code @ 400..=499) if ![401, 408, 409, 429].contains(&code) && broker.flaw != Flaw::RetriesPermanent => {
                 return;
             }
-            _ => tokio::time::sleep(Duration::from_millis(500 * (attempt + 1))).await,
+            _ => tokio::time::sleep(wait).await,
         }
     }
 }

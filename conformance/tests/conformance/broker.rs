@@ -140,7 +140,8 @@ async fn a_wrong_content_type_fails_event() {
 
 #[tokio::test]
 async fn no_retry_fails_retry() {
-    fails_exactly(Flaw::NoRetry, &["broker/delivery/retry"]).await;
+    // No retry at all breaks both retry rules (CB-12, CB-13).
+    fails_exactly(Flaw::NoRetry, &["broker/delivery/retry", "broker/delivery/retry-after"]).await;
 }
 
 #[tokio::test]
@@ -233,4 +234,9 @@ async fn a_receiver_that_cannot_listen_is_an_error_alone() {
         report.render(Format::Text)
     );
     assert_eq!(report.exit_code(), 2);
+}
+
+#[tokio::test]
+async fn ignoring_retry_after_fails_retry_after_alone() {
+    fails_exactly(Flaw::IgnoresRetryAfter, &["broker/delivery/retry-after"]).await;
 }

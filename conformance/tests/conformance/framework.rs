@@ -353,3 +353,64 @@ fn the_readme_lists_every_check_with_its_id() {
         );
     }
 }
+
+/// The README's coverage table names every API-, CB- and REG- requirement
+/// of `spec/` (with a check, or why there is none), and each check named
+/// in it exists.
+#[test]
+fn the_readme_coverage_table_names_every_requirement() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let table = readme
+        .split("## What the suite covers")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a coverage section");
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ")).collect();
+    let covered = |id: &str| {
+        rows.iter().any(|row| {
+            let first = row.split('|').nth(1).unwrap_or_default();
+            first.split([',', ' ']).any(|cell| cell == id) || in_range(first, id)
+        })
+    };
+    let mut missing = Vec::new();
+    for file in ["service-api.md", "callbacks.md"] {
+        let prose = std::fs::read_to_string(root.join("../spec").join(file)).unwrap();
+        for id in prose
+            .split("<a id=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+        {
+            if ["API-", "CB-", "REG-"].iter().any(|p| id.starts_with(p)) && !covered(id) {
+                missing.push(id.to_owned());
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not in the coverage table: {missing:?}");
+    let names: Vec<&str> = tagcast_conformance::catalogue().iter().map(|c| c.name).collect();
+    for named in table.split('`').skip(1).step_by(2) {
+        let named = named.trim_end_matches("/*");
+        if named.starts_with("broker/") || named.starts_with("cd/") {
+            assert!(
+                names.iter().any(|n| *n == named || n.starts_with(&format!("{named}/"))),
+                "the coverage table names {named}, which is no check"
+            );
+        }
+    }
+}
+
+/// Whether `cell` is a range `X-a to X-b` holding `id`.
+fn in_range(cell: &str, id: &str) -> bool {
+    let Some((from, to)) = cell.trim().split_once(" to ") else {
+        return false;
+    };
+    let split = |s: &str| {
+        s.trim()
+            .rsplit_once('-')
+            .map(|(p, n)| (p.to_owned(), n.parse::<u32>().ok()))
+    };
+    match (split(from), split(to), split(id)) {
+        (Some((p, Some(a))), Some((q, Some(b))), Some((r, Some(n)))) => p == q && q == r && (a..=b).contains(&n),
+        _ => false,
+    }
+}

@@ -304,8 +304,10 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// The delay after the `failed`-th failed attempt: the schedule's entry with
-/// ±`jitter` uniform jitter, at least `Retry-After` (capped at the longest
-/// entry); `None` when the schedule is exhausted (dead-letter).
+/// ±`jitter` uniform jitter, at least `Retry-After` (capped at 10 hours,
+/// CB-13, not at the schedule's longest entry: a short test schedule must
+/// not shorten a receiver's `Retry-After`); `None` when the schedule is
+/// exhausted (dead-letter).
 pub fn next_delay(schedule: &[Duration], jitter: f64, failed: i64, retry_after: Option<Duration>) -> Option<Duration> {
     let index = usize::try_from(failed.checked_sub(1)?).ok()?;
     let base = *schedule.get(index)?;
@@ -315,9 +317,8 @@ pub fn next_delay(schedule: &[Duration], jitter: f64, failed: i64, retry_after: 
         1.0
     };
     let delay = base.mul_f64(factor);
-    let longest = schedule.iter().copied().max().unwrap_or(base);
     Some(match retry_after {
-        Some(after) => delay.max(after.min(longest)),
+        Some(after) => delay.max(after.min(tagcast_spec::delivery::RETRY_AFTER_CAP)),
         None => delay,
     })
 }
@@ -345,8 +346,13 @@ mod tests {
         );
         assert_eq!(
             next_delay(&schedule, 0.0, 1, Some(Duration::from_secs(99_999))),
-            Some(Duration::from_secs(300)),
-            "Retry-After is capped at the longest delay"
+            Some(Duration::from_secs(10 * 3600)),
+            "Retry-After is capped at 10 hours (CB-13)"
+        );
+        assert_eq!(
+            next_delay(&[Duration::from_secs(1)], 0.0, 1, Some(Duration::from_secs(2))),
+            Some(Duration::from_secs(2)),
+            "a schedule shorter than Retry-After does not shorten it"
         );
     }
 

@@ -28,8 +28,11 @@ mod verdicts;
 
 use verdicts::{
     count_is, created_id, event_verdict, exactly_one, has_key, no_retry, private_receiver, repeat_adds_nothing,
-    retry_verdict, signature_verdict, tag_of,
+    retry_after_verdict, retry_verdict, signature_verdict, tag_of,
 };
+
+/// The `Retry-After` the busy and throttled subscribers answer first.
+const RETRY_AFTER_SECONDS: u64 = 2;
 
 macro_rules! check {
     ($id:ident, $name:literal, $req:literal, $desc:literal) => {
@@ -101,6 +104,12 @@ check!(
     "broker/delivery/retry",
     "CB-12",
     "a callback answered 500 is retried with the same webhook-id"
+);
+check!(
+    RETRY_AFTER,
+    "broker/delivery/retry-after",
+    "CB-13",
+    "callbacks answered 503 and 429 with Retry-After: 2 are retried with the same webhook-id, not sooner than 2 s later"
 );
 check!(
     PERMANENT,
@@ -181,6 +190,7 @@ pub(crate) const CHECKS: &[&Check] = &[
     &SIGNATURE,
     &EVENT,
     &RETRY,
+    &RETRY_AFTER,
     &PERMANENT,
     &GONE,
     &STAGE,
@@ -200,6 +210,7 @@ const PUSH_CHECKS: &[&Check] = &[
     &SIGNATURE,
     &EVENT,
     &RETRY,
+    &RETRY_AFTER,
     &PERMANENT,
     &GONE,
     &STAGE,
@@ -454,11 +465,25 @@ impl Run<'_> {
         }
 
         // The subscribers.
-        let plan: [(&'static str, Stage, Option<&str>, Answer, bool); 7] = [
+        let plan: [(&'static str, Stage, Option<&str>, Answer, bool); 9] = [
             ("prod", Stage::Production, None, Answer::Accept, false),
             ("staging", Stage::Staging, None, Answer::Accept, false),
             ("v2", Stage::Production, Some("^2.0"), Answer::Accept, false),
             ("retry", Stage::Production, None, Answer::FailFirst(1), false),
+            (
+                "busy",
+                Stage::Production,
+                None,
+                Answer::Throttle(503, RETRY_AFTER_SECONDS),
+                false,
+            ),
+            (
+                "throttled",
+                Stage::Production,
+                None,
+                Answer::Throttle(429, RETRY_AFTER_SECONDS),
+                false,
+            ),
             ("reject", Stage::Production, None, Answer::Always(400), false),
             ("gone", Stage::Production, None, Answer::Gone, false),
             ("dist", Stage::Production, None, Answer::Accept, true),
@@ -609,6 +634,8 @@ impl Run<'_> {
         self.receiver.wait_for("dist", 1, timeout).await;
         // Retry and 410 take their time.
         let retried = self.receiver.wait_for("retry", 2, timeout).await;
+        let busy = self.receiver.wait_for_retry("busy", timeout).await;
+        let throttled = self.receiver.wait_for_retry("throttled", timeout).await;
         tokio::time::sleep(self.quiet).await;
         // The 500 subscriber's first retry came, so a broker that retried
         // a 400 would have by now (both answered the same push first).
@@ -792,6 +819,11 @@ impl Run<'_> {
             },
         );
         suite.record(&RETRY, RETRY.name.to_owned(), retry_verdict(&retried));
+        suite.record(
+            &RETRY_AFTER,
+            RETRY_AFTER.name.to_owned(),
+            retry_after_verdict(&[(503, &busy), (429, &throttled)], RETRY_AFTER_SECONDS),
+        );
         let recheck = match &forged {
             Err(e) => Verdict::Error(e.clone()),
             Ok(p) => {

@@ -149,6 +149,50 @@ pub(super) fn exactly_one(inbox: &[Received], tag: &Tag, sent: &str) -> Verdict 
     count_is(inbox, tag, 1, sent)
 }
 
+/// CB-13 (with CB-12): each inbox answered its first callback `status`
+/// with `Retry-After: seconds`; the next attempt carries the same
+/// `webhook-id` and arrives no sooner.
+pub(super) fn retry_after_verdict(inboxes: &[(u16, &[Received])], seconds: u64) -> Verdict {
+    let sent = |status: u16| format!("a push to a subscriber answering {status} with Retry-After: {seconds} once");
+    for (status, received) in inboxes {
+        // The retry is the next request with the first one's webhook-id;
+        // other pushes' callbacks may come between.
+        let id = |r: &Received| r.header(webhook::HEADER_ID).map(str::to_owned);
+        let retry = received
+            .split_first()
+            .and_then(|(first, rest)| Some((first, rest.iter().find(|r| id(r) == id(first))?)));
+        let Some((first, second)) = retry else {
+            let ids: Vec<String> = received
+                .iter()
+                .map(|r| id(r).unwrap_or_else(|| "(absent)".into()))
+                .collect();
+            return Verdict::fail(
+                format!("a callback answered {status} with Retry-After was not retried within --timeout"),
+                Evidence::new(
+                    sent(*status),
+                    "a second attempt with the same webhook-id",
+                    format!("webhook-ids {ids:?}"),
+                ),
+            );
+        };
+        let waited = second.at.duration_since(first.at);
+        if waited < std::time::Duration::from_secs(seconds) {
+            return Verdict::fail(
+                format!(
+                    "retried {} ms after a {status} that asked for {seconds} s",
+                    waited.as_millis()
+                ),
+                Evidence::new(
+                    sent(*status),
+                    format!("the next attempt at least {seconds} s later (CB-13)"),
+                    format!("{} ms later", waited.as_millis()),
+                ),
+            );
+        }
+    }
+    Verdict::pass()
+}
+
 pub(super) fn retry_verdict(received: &[Received]) -> Verdict {
     let ids: Vec<&str> = received
         .iter()
