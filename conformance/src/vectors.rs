@@ -25,6 +25,22 @@ pub const EVENT_FILES: &[(&str, &str)] = &[
         include_str!("../vectors/events/invalid-datacontenttype.json"),
     ),
     (
+        "invalid-derived-api-version.json",
+        include_str!("../vectors/events/invalid-derived-api-version.json"),
+    ),
+    (
+        "invalid-derived-reference.json",
+        include_str!("../vectors/events/invalid-derived-reference.json"),
+    ),
+    (
+        "invalid-derived-stage.json",
+        include_str!("../vectors/events/invalid-derived-stage.json"),
+    ),
+    (
+        "invalid-derived-timestamp.json",
+        include_str!("../vectors/events/invalid-derived-timestamp.json"),
+    ),
+    (
         "invalid-digest.json",
         include_str!("../vectors/events/invalid-digest.json"),
     ),

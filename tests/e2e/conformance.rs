@@ -49,7 +49,7 @@ fn cd_against_a_conforming_endpoint_exits_0() {
         text.lines()
             .last()
             .unwrap()
-            .starts_with("cd: pass (17 checks: 17 pass,"),
+            .starts_with(&format!("cd: pass ({0} checks: {0} pass,", cd_checks())),
         "{text}"
     );
 }
@@ -246,7 +246,7 @@ fn cd_against_the_reference_deployer_exits_0() {
         text.lines()
             .last()
             .unwrap()
-            .starts_with("cd: pass (17 checks: 17 pass,"),
+            .starts_with(&format!("cd: pass ({0} checks: {0} pass,", cd_checks())),
         "every check passes: {text}"
     );
 }
@@ -439,4 +439,12 @@ fn registry_against_the_real_docker_registry_exits_0() {
             "{check}: {text}"
         );
     }
+}
+
+/// How many checks the `cd` target has.
+fn cd_checks() -> usize {
+    tagcast_conformance::catalogue()
+        .iter()
+        .filter(|c| c.name.starts_with("cd/"))
+        .count()
 }

@@ -118,6 +118,12 @@ const SCHEMA: Check = Check {
     level: Level::Must,
     description: "each schema-invalid event of conformance/vectors/events, correctly signed, is answered 400",
 };
+const SEMANTICS: Check = Check {
+    name: "cd/body/semantics",
+    requirement: "CB-2",
+    level: Level::Must,
+    description: "each event of conformance/vectors/events that the schema accepts but the contract does not (derived members that disagree with the tag, a subject other than data.reference, a previousTag of another stage or newer), correctly signed, is answered 400",
+};
 const CONTENT_TYPE_CHECK: Check = Check {
     name: "cd/body/content-type",
     requirement: "CB-9",
@@ -153,6 +159,7 @@ pub(crate) const CHECKS: &[&Check] = &[
     &ROTATION,
     &MALFORMED,
     &SCHEMA,
+    &SEMANTICS,
     &CONTENT_TYPE_CHECK,
     &TOO_LARGE,
     &HANDSHAKE,
@@ -534,7 +541,8 @@ pub(crate) async fn run(target: &CdTarget, suite: &mut Suite<'_>) -> String {
                 .0
         })
         .await;
-    suite.run(&SCHEMA, schema_invalid_events(&client, target)).await;
+    suite.run(&SCHEMA, invalid_events(&client, target, false)).await;
+    suite.run(&SEMANTICS, invalid_events(&client, target, true)).await;
     suite
         .run(&CONTENT_TYPE_CHECK, async {
             let mut callback = Callback::valid(target);
@@ -566,11 +574,18 @@ pub(crate) async fn run(target: &CdTarget, suite: &mut Suite<'_>) -> String {
 
 /// Sends every event vector that the schema rejects, signed, and expects
 /// 400 for each.
-async fn schema_invalid_events(client: &Client, target: &CdTarget) -> Verdict {
+/// Sends each invalid event vector that the schema accepts (`schema_valid`)
+/// or refuses, correctly signed; each must be answered 400.
+async fn invalid_events(client: &Client, target: &CdTarget, schema_valid: bool) -> Verdict {
     let mut wrong = Vec::new();
     let mut sent = 0;
+    let kind = if schema_valid {
+        "schema-valid but invalid"
+    } else {
+        "schema-invalid"
+    };
     for (file, vector) in crate::vectors::events() {
-        if vector.schema_valid {
+        if vector.valid || vector.schema_valid != schema_valid {
             continue;
         }
         sent += 1;
@@ -605,7 +620,7 @@ async fn schema_invalid_events(client: &Client, target: &CdTarget) -> Verdict {
                 .collect::<Vec<_>>()
                 .join("\n");
             Verdict::fail(
-                format!("{} of {sent} schema-invalid events were not answered 400", wrong.len()),
+                format!("{} of {sent} {kind} events were not answered 400", wrong.len()),
                 Evidence::new(
                     format!("(first of them)\n{}", request.describe()),
                     "400 for each",

@@ -38,6 +38,8 @@ pub enum Flaw {
     NoSsrf,
     /// Delivers every callback twice, as two events.
     DeliversTwice,
+    /// Delivers a tag dated after its clock (CB-18).
+    DeliversFuture,
     /// Retries a 429 or 503 on its own schedule, whatever `Retry-After`
     /// says.
     IgnoresRetryAfter,
@@ -378,6 +380,12 @@ fn deliver_push(broker: &Broker, repository: &str, tag: &str, digest: &str) {
         return;
     };
     let flaw = broker.flaw;
+    // CB-18: more than 15 minutes ahead of the clock is not delivered.
+    if tag.timestamp().to_datetime() > chrono::Utc::now() + chrono::Duration::minutes(15)
+        && flaw != Flaw::DeliversFuture
+    {
+        return;
+    }
     let mut store = broker.store.lock().unwrap();
     for (position, (id, service)) in store.services.iter_mut().enumerate() {
         let Some(sub) = service.subscription.as_mut() else {

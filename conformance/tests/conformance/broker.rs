@@ -240,3 +240,8 @@ async fn a_receiver_that_cannot_listen_is_an_error_alone() {
 async fn ignoring_retry_after_fails_retry_after_alone() {
     fails_exactly(Flaw::IgnoresRetryAfter, &["broker/delivery/retry-after"]).await;
 }
+
+#[tokio::test]
+async fn delivering_a_future_dated_tag_fails_future_alone() {
+    fails_exactly(Flaw::DeliversFuture, &["broker/matching/future"]).await;
+}

@@ -112,7 +112,8 @@ async fn rejecting_duplicates_fails_duplicate() {
 
 #[tokio::test]
 async fn accepting_any_json_fails_schema() {
-    fails_only_against(Flaw::SkipsSchema, &["cd/body/schema"]).await;
+    // Accepting any JSON breaks the contract's rules beyond the schema too.
+    fails_only_against(Flaw::SkipsSchema, &["cd/body/schema", "cd/body/semantics"]).await;
 }
 
 #[tokio::test]
@@ -249,4 +250,11 @@ async fn accepting_timestamps_ahead_fails_future_alone() {
 #[tokio::test]
 async fn answering_late_fails_valid_alone() {
     fails_only_against(Flaw::AnswersLate, &["cd/delivery/valid"]).await;
+}
+
+/// Issue 13, item 11: an endpoint that trusts the schema alone accepts
+/// events whose members disagree with the tag.
+#[tokio::test]
+async fn validating_by_the_schema_alone_fails_semantics_alone() {
+    fails_only_against(Flaw::SchemaOnly, &["cd/body/semantics"]).await;
 }

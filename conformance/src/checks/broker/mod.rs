@@ -136,6 +136,12 @@ check!(
     "a tag whose api-version does not match the subscription's requirement is not delivered"
 );
 check!(
+    FUTURE,
+    "broker/matching/future",
+    "CB-18",
+    "a tag dated an hour after the broker's clock is not delivered"
+);
+check!(
     DOWNGRADE,
     "broker/matching/downgrade",
     "CB-15",
@@ -196,6 +202,7 @@ pub(crate) const CHECKS: &[&Check] = &[
     &STAGE,
     &API_VERSION,
     &DOWNGRADE,
+    &FUTURE,
     &VERSION_ORDER,
     &DEDUP,
     &WRONG_TOKEN,
@@ -671,6 +678,29 @@ impl Run<'_> {
         tokio::time::sleep(self.quiet).await;
 
         let prod = self.receiver.received("prod");
+        // Last, since a broker that delivers it has its channel blocked
+        // until that time: a future-dated tag (CB-18), newer in every way.
+        let ahead = Tag::new(
+            ApiVersion::new(1, 0, 11),
+            Stage::Production,
+            now + chrono::Duration::hours(1),
+        )
+        .expect("in range");
+        let future = self.push_generic("gfuture", &ahead).await;
+        self.receiver.wait_for_tag("prod", &ahead, self.quiet * 2).await;
+        suite.record(
+            &FUTURE,
+            FUTURE.name.to_owned(),
+            match &future {
+                Ok(p) => count_is(
+                    &self.receiver.received("prod"),
+                    &p.tag,
+                    0,
+                    &format!("a push of {} (an hour ahead of the runner's clock)", p.tag),
+                ),
+                Err(e) => Verdict::Error(e.clone()),
+            },
+        );
         suite.record(
             &VERSION_ORDER,
             VERSION_ORDER.name.to_owned(),
@@ -902,10 +932,12 @@ impl Run<'_> {
         }
         // Every push, wanted or not: the event check judges the callbacks'
         // form, the matching checks judge which arrived.
-        let mut pushes: Vec<Push> = [&first, &older, &staging, &dist, &later, &forged, &ninth, &tenth]
-            .into_iter()
-            .filter_map(|p| p.as_ref().ok().cloned())
-            .collect();
+        let mut pushes: Vec<Push> = [
+            &first, &older, &staging, &dist, &later, &forged, &ninth, &tenth, &future,
+        ]
+        .into_iter()
+        .filter_map(|p| p.as_ref().ok().cloned())
+        .collect();
         pushes.extend(wrong_push);
         suite.record(&SIGNATURE, SIGNATURE.name.to_owned(), signature_verdict(&all));
         suite.record(&EVENT, EVENT.name.to_owned(), event_verdict(&all, &pushes));
