@@ -6,8 +6,6 @@ use reqwest::header::HeaderMap;
 use reqwest::{Client, Method, StatusCode};
 use url::Url;
 
-use crate::checks::excerpt;
-
 /// An HTTP client for talking to peers: the `--timeout` per request, no
 /// redirects followed (a 3xx is an answer to report, not to chase).
 pub(crate) fn client(timeout: Duration) -> Client {
@@ -132,4 +130,18 @@ pub(crate) fn transport_error(error: &reqwest::Error) -> String {
         text.push_str(" (timed out)");
     }
     text
+}
+
+/// Shortens a peer's answer for a report: reports stay readable when a peer
+/// answers with a megabyte of HTML.
+pub(crate) fn excerpt(text: &str) -> String {
+    const MAX: usize = 500;
+    if text.len() <= MAX {
+        return text.to_owned();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
 }

@@ -25,6 +25,7 @@ mod contract;
 mod exchange;
 mod oci;
 mod outcome;
+#[cfg(feature = "peers")]
 pub mod peers;
 mod receiver;
 pub mod report;

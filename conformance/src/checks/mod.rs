@@ -18,17 +18,3 @@ pub fn catalogue() -> Vec<&'static Check> {
         .copied()
         .collect()
 }
-
-/// Shortens a peer's answer for a report: reports stay readable when a peer
-/// answers with a megabyte of HTML.
-pub(crate) fn excerpt(text: &str) -> String {
-    const MAX: usize = 500;
-    if text.len() <= MAX {
-        return text.to_owned();
-    }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes in all)", &text[..end], text.len())
-}

@@ -520,7 +520,7 @@ impl Run<'_> {
                             Evidence::new(
                                 request.describe(),
                                 "201 with subscription.secret",
-                                crate::checks::excerpt(&answer.to_string()),
+                                crate::exchange::excerpt(&answer.to_string()),
                             ),
                         ));
                     }
@@ -540,7 +540,7 @@ impl Run<'_> {
                                 Evidence::new(
                                     request.describe(),
                                     format!("subscription.hooks[] with kind {kind}"),
-                                    crate::checks::excerpt(&answer.to_string()),
+                                    crate::exchange::excerpt(&answer.to_string()),
                                 ),
                             ));
                         }

@@ -90,7 +90,7 @@ impl Run<'_> {
         Ok((
             request.describe(),
             response.status.as_u16(),
-            crate::checks::excerpt(&String::from_utf8_lossy(&response.body)),
+            crate::exchange::excerpt(&String::from_utf8_lossy(&response.body)),
             Push { tag: *tag, digest },
         ))
     }
