@@ -120,6 +120,36 @@ fn check_errors_name_the_source_the_rule_and_a_suggestion() {
     assert_eq!(stderr(&out), "", "a pipe is not told that standard input is read");
 }
 
+/// On a terminal (a pseudo-terminal from `script`, util-linux), `tag
+/// check` without tags says that it reads standard input instead of
+/// seeming to hang; `^D` ends the input. (`timeout` only guards against a
+/// hang; nothing here is timed.)
+#[test]
+fn check_on_a_terminal_says_it_reads_standard_input() {
+    use std::io::Write as _;
+    let command = format!("{} tag check", env!("CARGO_BIN_EXE_tagcast"));
+    let mut child = std::process::Command::new("timeout")
+        .args(["60", "script", "-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"1.1-demo-201108-195630\n\x04")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("reading tags from standard input, one per line; end with Ctrl-D"),
+        "{text}"
+    );
+    assert!(text.contains("1 checked, 1 valid, 0 invalid"), "{text}");
+}
+
 #[test]
 fn check_json_errors_are_objects_with_source_line_and_suggestion() {
     let out = run(
