@@ -342,6 +342,26 @@ async fn start_broker(
     Ok(format!("http://{address}"))
 }
 
+/// "no delivery", "1 delivery", "2 deliveries": the spec's word for one
+/// callback to one subscriber (its HTTP tries are attempts).
+fn deliveries_text(count: i64) -> String {
+    match count {
+        0 => "no delivery".to_owned(),
+        1 => "1 delivery".to_owned(),
+        n => format!("{n} deliveries"),
+    }
+}
+
+/// What the broker did with a matched event, with its reason when it
+/// gives one (a "matched" without a delivery would say nothing).
+fn event_outcome(event: &Value, deliveries: i64) -> String {
+    let status = event["status"].as_str().unwrap_or("?");
+    match event["reason"].as_str() {
+        Some(reason) if deliveries == 0 => format!("{status}, {}: {reason}", deliveries_text(deliveries)),
+        _ => format!("{status}, {}", deliveries_text(deliveries)),
+    }
+}
+
 /// The running chain, as the demo talks to it: over HTTP, like anyone else.
 struct Chain {
     http: reqwest::Client,
@@ -467,7 +487,7 @@ impl Chain {
             .to_owned();
         let matched = self.wait_matched(&manifest_event_id).await?;
         let deliveries = matched["deliveries"].as_i64().unwrap_or(0);
-        observed.push(format!("broker: matched, {deliveries} delivery(ies)"));
+        observed.push(format!("broker: {}", event_outcome(&matched, deliveries)));
         let ok = if verdict.is_ok() {
             let applied = self.wait_applied(push.tag).await?;
             let commits_after = self.commits().await?;
@@ -578,10 +598,10 @@ impl Chain {
             "acknowledged, re-checked with HEAD /v2/…/manifests/<tag>, dropped: no callback (API-15)".to_owned(),
             vec![
                 format!(
-                    "broker: {status}, then {} {reason}",
+                    "broker: {status}, then {}: {reason}",
                     matched["status"].as_str().unwrap_or("?")
                 ),
-                format!("broker: {deliveries} delivery(ies)"),
+                format!("broker: {}", deliveries_text(deliveries)),
                 format!("deployer: {} new commit(s)", commits_after - commits_before),
             ],
             (status == 202 || status == 200) && deliveries == 0 && commits_after == commits_before,
@@ -772,5 +792,31 @@ fn redact_token(url: &str) -> String {
     match url.rsplit_once('/') {
         Some((base, token)) if token.len() > 8 => format!("{base}/{}…", &token[..6]),
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod wording {
+    use serde_json::json;
+
+    use super::event_outcome;
+
+    #[test]
+    fn an_event_without_delivery_says_so_and_why() {
+        assert_eq!(
+            event_outcome(&json!({"status": "accepted", "reason": null}), 1),
+            "accepted, 1 delivery"
+        );
+        assert_eq!(
+            event_outcome(&json!({"status": "accepted", "reason": null}), 2),
+            "accepted, 2 deliveries"
+        );
+        assert_eq!(
+            event_outcome(
+                &json!({"status": "accepted", "reason": "not newer than 1.1.1-production-201201-120000"}),
+                0
+            ),
+            "accepted, no delivery: not newer than 1.1.1-production-201201-120000"
+        );
     }
 }
