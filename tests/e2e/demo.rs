@@ -53,6 +53,34 @@ fn the_demo_shows_every_step_behaving_and_keeps_its_repository() {
     }
     assert_eq!(timeline["repository"], dir.join("gitops").to_str().unwrap());
 
+    // One word for a callback to a subscriber, as the spec says: a
+    // delivery (its HTTP tries are attempts); never "delivery(ies)".
+    let broker_lines: Vec<&str> = steps
+        .iter()
+        .flat_map(|s| s["observed"].as_array().unwrap())
+        .filter_map(|o| o.as_str())
+        .filter(|o| o.starts_with("broker: ") && o.contains("deliver"))
+        .collect();
+    assert!(
+        broker_lines.contains(&"broker: accepted, 1 delivery"),
+        "{broker_lines:#?}"
+    );
+    assert!(
+        broker_lines.contains(&"broker: accepted, no delivery"),
+        "{broker_lines:#?}"
+    );
+    assert!(broker_lines.contains(&"broker: no delivery"), "{broker_lines:#?}");
+    let other: Vec<&&str> = broker_lines
+        .iter()
+        .filter(|o| {
+            !(o.ends_with("no delivery")
+                || o.ends_with(" 1 delivery")
+                || o.ends_with(" deliveries")
+                || o.contains("no delivery: "))
+        })
+        .collect();
+    assert!(other.is_empty(), "outcomes outside the vocabulary: {other:#?}");
+
     // The kept repository holds the two delivered updates, pinned to digests.
     let repo = dir.join("gitops");
     let log = std::process::Command::new("git")
