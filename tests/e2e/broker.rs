@@ -842,32 +842,42 @@ fn two_broker_processes_on_one_postgres_deliver_each_event_once() {
 fn environment_wins_over_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("broker.toml");
-    let port = free_port();
     std::fs::write(
         &config,
         "admin-token = \"file-admin-token-0123456789\"\nlisten = \"127.0.0.1:1\"\n",
     )
     .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let child = tagcast()
-        .args(["broker", "--config", config.to_str().unwrap()])
-        .env("TAGCAST_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TAGCAST_PUBLIC_URL", &url)
-        .env("TAGCAST_DATABASE_URL", "sqlite::memory:")
-        .env("TAGCAST_ADMIN_TOKEN", TOKEN)
-        .env("TAGCAST_ALLOW_PRIVATE_CALLBACKS", "true")
-        .env("TAGCAST_VERIFY_DIGESTS", "false")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let broker = Broker { child, url };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "TAGCAST_LISTEN wins over the file's listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The port is found by binding and releasing (the listen address comes
+    // from the environment), so a parallel test may take it first: the
+    // broker then exits at once, and this tries another.
+    let broker = (0..5)
+        .find_map(|_| {
+            let port = free_port();
+            let url = format!("http://127.0.0.1:{port}");
+            let mut child = tagcast()
+                .args(["broker", "--config", config.to_str().unwrap()])
+                .env("TAGCAST_LISTEN", format!("127.0.0.1:{port}"))
+                .env("TAGCAST_PUBLIC_URL", &url)
+                .env("TAGCAST_DATABASE_URL", "sqlite::memory:")
+                .env("TAGCAST_ADMIN_TOKEN", TOKEN)
+                .env("TAGCAST_ALLOW_PRIVATE_CALLBACKS", "true")
+                .env("TAGCAST_VERIFY_DIGESTS", "false")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if child.try_wait().unwrap().is_some() {
+                    return None;
+                }
+                assert!(Instant::now() < deadline, "TAGCAST_LISTEN wins over the file's listen");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Some(Broker { child, url })
+        })
+        .expect("the broker exited five times before listening (port taken?)");
     let receiver = Receiver::start(&[]);
     // The environment's admin token is in force, not the file's.
     let image = format!("{REGISTRY}/team/cwl-wes");

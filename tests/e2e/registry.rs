@@ -159,6 +159,55 @@ fn start_registry(work: &Path, reserved: TcpListener, hook: &str) -> Running {
     Running(child)
 }
 
+/// `tagcast broker` on a free loopback port, ready. The port is found by
+/// binding and releasing (the broker takes no listener), so a parallel test
+/// may take it first: the broker then exits at once and this tries again.
+async fn start_broker(work: &Path) -> (Running, String) {
+    let http = reqwest::Client::new();
+    for _ in 0..5 {
+        let broker_port = free_port();
+        let broker_url = format!("http://127.0.0.1:{broker_port}");
+        let mut broker = Running(
+            tagcast()
+                .args([
+                    "broker",
+                    "--listen",
+                    &format!("127.0.0.1:{broker_port}"),
+                    "--public-url",
+                    &broker_url,
+                ])
+                .args([
+                    "--database-url",
+                    &format!("sqlite://{}", work.join("broker.sqlite").display()),
+                ])
+                .args([
+                    "--admin-token",
+                    ADMIN,
+                    "--allow-private-callbacks",
+                    "--poll-interval",
+                    "50ms",
+                ])
+                .args(["--retry-schedule", "1s,1s,1s", "--verify-grace", "1s"])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(work.join("broker.log")).unwrap())
+                .spawn()
+                .expect("tagcast broker starts"),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if broker.0.try_wait().unwrap().is_some() {
+                break;
+            }
+            let ready = http.get(format!("{broker_url}/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return (broker, broker_url);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    panic!("the broker did not become ready on any of five ports (see broker.log)");
+}
+
 fn push(work: &Path, layout: &Layout, image: &str, registry: &str, tag: &str, all: bool) {
     let source = format!("oci:{}:{image}", layout.image());
     let destination = format!("docker://{registry}/{REPOSITORY}:{tag}");
@@ -223,42 +272,8 @@ async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest()
     let callback = deployer.url.clone();
 
     // The broker.
-    let broker_port = free_port();
-    let broker_url = format!("http://127.0.0.1:{broker_port}");
-    let _broker = Running(
-        tagcast()
-            .args([
-                "broker",
-                "--listen",
-                &format!("127.0.0.1:{broker_port}"),
-                "--public-url",
-                &broker_url,
-            ])
-            .args([
-                "--database-url",
-                &format!("sqlite://{}", work.join("broker.sqlite").display()),
-            ])
-            .args([
-                "--admin-token",
-                ADMIN,
-                "--allow-private-callbacks",
-                "--poll-interval",
-                "50ms",
-            ])
-            .args(["--retry-schedule", "1s,1s,1s", "--verify-grace", "1s"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(work.join("broker.log")).unwrap())
-            .spawn()
-            .expect("tagcast broker starts"),
-    );
+    let (_broker, broker_url) = start_broker(work).await;
     let http = reqwest::Client::new();
-    wait_for("the broker", async || {
-        http.get(format!("{broker_url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
 
     // Subscribe the deployment.
     let created: Value = http
