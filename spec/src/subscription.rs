@@ -253,8 +253,10 @@ impl RegistryKind {
     }
 
     /// "The kind is derived from the host where possible" (API-9):
-    /// `docker.io` is Docker Hub, `ghcr.io` GitHub, `quay.io` Quay and
-    /// `*.azurecr.io` Azure; any other host needs an explicit `registry.kind`.
+    /// `docker.io` is Docker Hub, `ghcr.io` GitHub, `quay.io` Quay,
+    /// `*.azurecr.io` Azure, `*.pkg.dev` Google Artifact Registry and
+    /// `*.dkr.ecr.*.amazonaws.com` ECR; any other host needs an explicit
+    /// `registry.kind`.
     ///
     /// # Examples
     ///
@@ -263,6 +265,11 @@ impl RegistryKind {
     ///
     /// assert_eq!(RegistryKind::from_host("docker.io"), Some(RegistryKind::Dockerhub));
     /// assert_eq!(RegistryKind::from_host("myacr.azurecr.io"), Some(RegistryKind::Acr));
+    /// assert_eq!(RegistryKind::from_host("europe-west1-docker.pkg.dev"), Some(RegistryKind::Gar));
+    /// assert_eq!(
+    ///     RegistryKind::from_host("123456789012.dkr.ecr.us-west-2.amazonaws.com"),
+    ///     Some(RegistryKind::Ecr)
+    /// );
     /// assert_eq!(RegistryKind::from_host("harbor.example.org"), None);
     /// ```
     pub fn from_host(host: &str) -> Option<RegistryKind> {
@@ -272,6 +279,10 @@ impl RegistryKind {
             "ghcr.io" => Some(RegistryKind::Ghcr),
             "quay.io" => Some(RegistryKind::Quay),
             _ if host.ends_with(".azurecr.io") => Some(RegistryKind::Acr),
+            // `<region>-docker.pkg.dev` (Artifact Registry).
+            _ if host.ends_with(".pkg.dev") => Some(RegistryKind::Gar),
+            // `<account>.dkr.ecr.<region>.amazonaws.com`.
+            _ if host.ends_with(".amazonaws.com") && host.contains(".dkr.ecr.") => Some(RegistryKind::Ecr),
             _ => None,
         }
     }

@@ -135,6 +135,7 @@ pub struct BrokerArgs {
     admin_token_file: Option<String>,
     /// A registry the broker talks to, as key=value pairs (repeatable; in the
     /// environment separated by ';'): host=, kind=, api=, verify-required=,
+    /// oidc-audience=, oidc-email=, jwks= (gar push tokens),
     /// and pull-/manage- credentials (username=, password-file=,
     /// password-env=, token-file=, token-env=). Replaces the file's
     /// [[registries]] when given.

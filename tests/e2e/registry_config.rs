@@ -270,6 +270,7 @@ async fn a_docker_hub_tag_event_through_the_hook_delivers_the_digest_the_real_re
             verify_required: true,
             pull: None,
             manage: None,
+            push_auth: None,
         }];
     })
     .await;
@@ -403,6 +404,7 @@ async fn a_gitea_tag_event_through_the_hook_delivers_the_digest_the_real_registr
             verify_required: true,
             pull: None,
             manage: None,
+            push_auth: None,
         }];
     })
     .await;

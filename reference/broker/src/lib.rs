@@ -125,6 +125,14 @@ pub async fn start(store: Arc<dyn Store>, config: Config) -> Result<Started, Bro
     let config_rates = (config.client_rate_limit, config.hook_rate_limit);
     let hook_auth = inbound::HookAuth {
         bearer: config.hook_token.clone(),
+        push_tokens: config
+            .registries
+            .iter()
+            .filter_map(|r| {
+                let auth = r.push_auth.clone()?;
+                Some((r.host.clone(), Arc::new(inbound::oidc::PushTokens::new(auth))))
+            })
+            .collect(),
     };
     let state = Arc::new(Shared {
         store,
@@ -277,6 +285,15 @@ pub async fn run(
     let worker = tokio::spawn(delivery::run(state.clone(), state.shutting_down.subscribe()));
     let manager = tokio::spawn(manage::reconcile::run(state.clone(), state.shutting_down.subscribe()));
     let pruner = tokio::spawn(retention::run(state.clone(), state.shutting_down.subscribe()));
+    for (host, tokens) in &state.hook_auth.push_tokens {
+        if tokens.jwks_url().is_some() {
+            tokio::spawn(inbound::oidc::refresh(
+                host.clone(),
+                tokens.clone(),
+                state.shutting_down.subscribe(),
+            ));
+        }
+    }
     tracing::info!(
         listen = %listener.local_addr()?,
         public_url = %state.config.public_url,

@@ -36,6 +36,14 @@ pub struct RegistrySettings {
     pub pull: Option<CredentialSettings>,
     /// `manage`: credentials for creating and deleting webhooks.
     pub manage: Option<CredentialSettings>,
+    /// `oidc-audience` (`gar`): the audience of the Pub/Sub push
+    /// subscription's OIDC token, which pushes must then carry.
+    pub oidc_audience: Option<String>,
+    /// `oidc-email` (`gar`): the service account the token must be for.
+    pub oidc_email: Option<String>,
+    /// `jwks` (`gar`): the token's signing keys, a URL or a file;
+    /// Google's keys by default.
+    pub jwks: Option<String>,
 }
 
 /// Credentials as written: a user name with a password, or a token; the
@@ -84,6 +92,9 @@ impl RegistrySettings {
                 "host" => out.host = value,
                 "kind" => out.kind = Some(value),
                 "api" => out.api = Some(value),
+                "oidc-audience" => out.oidc_audience = Some(value),
+                "oidc-email" => out.oidc_email = Some(value),
+                "jwks" => out.jwks = Some(value),
                 "verify-required" => {
                     out.verify_required =
                         Some(value.parse().map_err(|_| {
@@ -167,6 +178,8 @@ pub struct Registry {
     pub pull: Option<Credentials>,
     /// Credentials for managing webhooks.
     pub manage: Option<Credentials>,
+    /// The OIDC token its Pub/Sub pushes must carry (`gar`), if configured.
+    pub push_auth: Option<crate::inbound::oidc::PushAuth>,
 }
 
 /// Whether events of `kind` must be verified against the registry unless
@@ -241,7 +254,9 @@ pub fn load(
             .manage
             .map(|c| credentials("registries.manage", &host, c, env))
             .transpose()?;
+        let push_auth = push_auth(&host, kind, entry.oidc_audience, entry.oidc_email, entry.jwks)?;
         out.push(Registry {
+            push_auth,
             verify_required: entry.verify_required.unwrap_or(verify_required_by_default(kind)),
             host,
             kind,
@@ -251,6 +266,52 @@ pub fn load(
         });
     }
     Ok(out)
+}
+
+/// The push token check of a `gar` registry, if `oidc-audience` is set.
+fn push_auth(
+    host: &str,
+    kind: RegistryKind,
+    audience: Option<String>,
+    email: Option<String>,
+    jwks: Option<String>,
+) -> Result<Option<crate::inbound::oidc::PushAuth>, ConfigError> {
+    use crate::inbound::oidc::{GOOGLE_JWKS_URL, Jwks, PushAuth, parse_jwks};
+    let Some(audience) = audience.filter(|a| !a.trim().is_empty()) else {
+        if email.is_some() || jwks.is_some() {
+            return Err(invalid(
+                "registries.oidc-audience",
+                host,
+                "oidc-email and jwks need oidc-audience (the push subscription's audience)",
+            ));
+        }
+        return Ok(None);
+    };
+    if kind != RegistryKind::Gar {
+        return Err(invalid(
+            "registries.oidc-audience",
+            host,
+            format!("only gar registries send OIDC tokens, this one is {kind}"),
+        ));
+    }
+    let jwks = match jwks {
+        None => Jwks::Url(GOOGLE_JWKS_URL.to_owned()),
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            Jwks::Url(check_api(host, &url).map_err(|_| {
+                invalid(
+                    "registries.jwks",
+                    host,
+                    "expected an absolute http(s) URL without user, query or fragment, or a file",
+                )
+            })?)
+        }
+        Some(path) => {
+            let text = std::fs::read(&path)
+                .map_err(|err| invalid("registries.jwks", host, format!("cannot read {path}: {err}")))?;
+            Jwks::Keys(parse_jwks(&path, &text).map_err(|err| invalid("registries.jwks", host, err.to_string()))?)
+        }
+    };
+    Ok(Some(PushAuth { audience, email, jwks }))
 }
 
 fn kind_names() -> String {

@@ -12,10 +12,12 @@ pub mod dedup;
 pub mod distribution;
 pub mod dockerhub;
 pub mod ecr;
+pub mod gar;
 pub mod generic;
 pub mod ghcr;
 pub mod gitea;
 pub mod harbor;
+pub mod oidc;
 pub mod quay;
 pub mod signature;
 
@@ -44,6 +46,9 @@ pub struct HookAuth {
     /// `--hook-token`: registries that can only send a fixed header
     /// (Distribution) must send `Authorization: Bearer <this>`.
     pub bearer: Option<String>,
+    /// Per registry host (lowercase): the OIDC token check of its Pub/Sub
+    /// pushes (`gar`), for registries whose entry sets `oidc-audience`.
+    pub push_tokens: std::collections::HashMap<String, std::sync::Arc<oidc::PushTokens>>,
 }
 
 impl std::fmt::Debug for HookAuth {
@@ -172,12 +177,12 @@ pub fn adapter(kind: &str) -> Option<&'static dyn Receive> {
         RegistryKind::Quay => Some(&quay::Quay),
         RegistryKind::Acr => Some(&acr::Acr),
         RegistryKind::Ecr => Some(&ecr::Ecr),
-        _ => None,
+        RegistryKind::Gar => Some(&gar::Gar),
     }
 }
 
 /// The kinds this broker serves.
-pub const SERVED_KINDS: [RegistryKind; 10] = [
+pub const SERVED_KINDS: [RegistryKind; 11] = [
     RegistryKind::Distribution,
     RegistryKind::Generic,
     RegistryKind::Ghcr,
@@ -188,6 +193,7 @@ pub const SERVED_KINDS: [RegistryKind; 10] = [
     RegistryKind::Quay,
     RegistryKind::Acr,
     RegistryKind::Ecr,
+    RegistryKind::Gar,
 ];
 
 /// Whether the registry of a kind signs its requests with a secret, so

@@ -12,7 +12,9 @@
 //! `"signed": "payload"`), `{forged}` (the same under another secret) and
 //! `{secret}` (the hook's secret itself), `{hook_token}` (the broker's
 //! `--hook-token`, set when the table says `"hookToken": true`; with
-//! `"verifyDigests": false` no registry is asked about digests). A rejected case (401, 400) must
+//! `"verifyDigests": false` no registry is asked about digests), and the
+//! Pub/Sub OIDC tokens of [`crate::pubsub`] (`{gar_token}`, `{gar_forged}`,
+//! …, checked when the table says `"oidc": true`). A rejected case (401, 400) must
 //! store nothing. The sources of each fixture are in the folder's README.
 
 use std::path::{Path, PathBuf};
@@ -81,6 +83,26 @@ fn fill(template: &str, secret: &str, signed: &[u8]) -> String {
         .replace("{hmac}", &hmac_hex(secret, signed))
         .replace("{forged}", &hmac_hex("whsec_not-the-hook-secret", signed))
         .replace("{secret}", secret)
+        .replace("{gar_token}", &crate::pubsub::token(crate::pubsub::Claims::valid()))
+        .replace("{gar_forged}", &crate::pubsub::forged(crate::pubsub::Claims::valid()))
+        .replace(
+            "{gar_expired}",
+            &crate::pubsub::token(crate::pubsub::Claims::valid().expired()),
+        )
+        .replace(
+            "{gar_wrong_audience}",
+            &crate::pubsub::token(crate::pubsub::Claims::valid().audience("https://elsewhere.example.org/push")),
+        )
+        .replace(
+            "{gar_other_account}",
+            &crate::pubsub::token(
+                crate::pubsub::Claims::valid().email("intruder@other-project.iam.gserviceaccount.com"),
+            ),
+        )
+        .replace(
+            "{gar_wrong_issuer}",
+            &crate::pubsub::token(crate::pubsub::Claims::valid().issuer("https://issuer.example.org")),
+        )
 }
 
 /// The `cases.json` of a kind.
@@ -123,6 +145,10 @@ async fn play(kind: &str) -> usize {
         }
         if table["verifyDigests"] == false {
             config.verify_digests = false;
+        }
+        if table["oidc"] == true {
+            let host = table["image"].as_str().unwrap().split('/').next().unwrap();
+            config.registries = vec![crate::pubsub::registry(host, crate::pubsub::jwks_keys())];
         }
     })
     .await;
@@ -198,6 +224,11 @@ async fn quay_fixtures() {
 #[tokio::test]
 async fn acr_fixtures() {
     assert!(play("acr").await >= 10);
+}
+
+#[tokio::test]
+async fn gar_fixtures() {
+    assert!(play("gar").await >= 13);
 }
 
 #[tokio::test]

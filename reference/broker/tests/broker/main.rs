@@ -13,6 +13,7 @@ mod fixtures;
 mod hooks;
 mod manage;
 mod ordering;
+mod pubsub;
 mod replicas;
 mod resolve;
 mod retention;

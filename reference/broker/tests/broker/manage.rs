@@ -553,6 +553,7 @@ async fn the_manager_creates_the_hook_once_and_deletes_it_with_the_last_subscrip
             verify_required: false,
             pull: None,
             manage: Some(basic()),
+            push_auth: None,
         }];
     })
     .await;
@@ -725,6 +726,7 @@ async fn a_hook_orphaned_while_the_broker_was_down_is_deleted_after_the_restart(
             verify_required: false,
             pull: None,
             manage: Some(basic()),
+            push_auth: None,
         }];
     };
     let store = sqlite().await;

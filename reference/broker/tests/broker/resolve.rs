@@ -225,6 +225,7 @@ async fn dockerhub_broker(
             verify_required,
             pull,
             manage: None,
+            push_auth: None,
         }];
     })
     .await;
@@ -357,6 +358,7 @@ async fn verify_required_drops_an_event_with_a_digest_the_registry_cannot_confir
             verify_required: true,
             pull: None,
             manage: None,
+            push_auth: None,
         }];
     })
     .await;

@@ -171,6 +171,7 @@ async fn one_callback(kind: RegistryKind, host: &str, name: &str, tagged: &str, 
             verify_required: true,
             pull: None,
             manage: None,
+            push_auth: None,
         }];
     })
     .await;
