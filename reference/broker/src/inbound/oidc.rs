@@ -248,7 +248,12 @@ pub async fn refresh(
     tokens: std::sync::Arc<PushTokens>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let client = crate::verify::client();
+    // The URL is the operator's (never a payload's), so no address checks.
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .user_agent(concat!("tagcast-broker/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default();
     loop {
         match tokens.refresh(&client).await {
             Ok(keys) => tracing::debug!(registry = %host, keys, "Pub/Sub token keys fetched"),

@@ -209,6 +209,7 @@ fn debug_output_of_every_struct_holding_a_secret_is_redacted() {
     };
     let auth = HookAuth {
         bearer: Some("bearer-0123456789abcdef".into()),
+        ..HookAuth::default()
     };
     let credentials = [
         Credentials::Basic {
