@@ -75,7 +75,7 @@ pub async fn event_log(broker: &Broker) -> Vec<Value> {
 }
 
 /// The `--hook-token` of brokers whose table says `"hookToken": true`.
-const HOOK_TOKEN: &str = "fixture-hook-token-0123456789";
+pub const HOOK_TOKEN: &str = "fixture-hook-token-0123456789";
 
 fn fill(template: &str, secret: &str, signed: &[u8]) -> String {
     template

@@ -1,13 +1,15 @@
-//! The kinds whose registries sign (ghcr, gitea, artifactory) through a real
-//! broker: the per-hook-source secret (issue 10 item 2) and, for each kind,
-//! the fixture of a tagged push in → exactly one signed callback out,
-//! carrying the digest the registry's API answers; the fixtures that must be
-//! ignored deliver nothing.
+//! Every kind through a real broker: the per-hook-source secret of the
+//! kinds whose registries sign (issue 10 item 2) and, for each kind, the
+//! fixture of a tagged push in → exactly one signed callback out, carrying
+//! the digest the registry's API answers (resolved for the kinds whose
+//! events carry none, re-checked for the others); the fixtures that must
+//! be ignored deliver nothing.
 //!
 //! The registry API is a wiremock server answering `HEAD
 //! /v2/<name>/manifests/<tag>` with `Docker-Content-Digest`, as the OCI
 //! distribution spec documents (`spec.md`, "Checking if content exists in
-//! the registry"): GHCR, Gitea and Artifactory cannot run here.
+//! the registry"): these registries cannot run here (Docker Hub and Gitea
+//! against a real `docker-registry`: `tests/e2e/registry_config.rs`).
 
 use serde_json::{Value, json};
 use tagcast_broker::registries::Registry;
@@ -146,12 +148,12 @@ async fn signing_kinds_get_a_secret_per_hook_source_shown_to_the_admin_only() {
     broker.stop().await;
 }
 
-/// A registry API that says `TAG` of `name` is `INDEX`.
-async fn registry_api(name: &str) -> MockServer {
+/// A registry API that says `TAG` of `name` is `digest`.
+async fn registry_api(name: &str, digest: &str) -> MockServer {
     let api = MockServer::start().await;
     Mock::given(method("HEAD"))
         .and(path(format!("/v2/{name}/manifests/{TAG}")))
-        .respond_with(ResponseTemplate::new(200).insert_header("docker-content-digest", INDEX))
+        .respond_with(ResponseTemplate::new(200).insert_header("docker-content-digest", digest))
         .mount(&api)
         .await;
     api
@@ -159,11 +161,17 @@ async fn registry_api(name: &str) -> MockServer {
 
 /// Plays `ignored` cases then the `tagged` case of a kind's fixtures, and
 /// checks that exactly one signed callback carries the registry's digest.
-async fn one_callback(kind: RegistryKind, host: &str, name: &str, tagged: &str, ignored: &[&str]) {
-    let api = registry_api(name).await;
+/// `digest` is what the registry answers (and, for kinds whose events
+/// carry one, what the tagged fixture says).
+async fn one_callback(kind: RegistryKind, host: &str, name: &str, tagged: &str, ignored: &[&str], digest: &str) {
+    let api = registry_api(name, digest).await;
     let uri = api.uri();
     let host_owned = host.to_owned();
     let broker = Broker::start(sqlite().await, move |c| {
+        c.hook_token = Some(crate::fixtures::HOOK_TOKEN.into());
+        let push_auth = (kind == RegistryKind::Gar)
+            .then(|| crate::pubsub::registry(&host_owned, crate::pubsub::jwks_keys()).push_auth)
+            .flatten();
         c.registries = vec![Registry {
             host: host_owned,
             kind,
@@ -171,7 +179,7 @@ async fn one_callback(kind: RegistryKind, host: &str, name: &str, tagged: &str, 
             verify_required: true,
             pull: None,
             manage: None,
-            push_auth: None,
+            push_auth,
         }];
     })
     .await;
@@ -186,7 +194,10 @@ async fn one_callback(kind: RegistryKind, host: &str, name: &str, tagged: &str, 
     .await;
     let subscription_secret = Secret::parse(created["subscription"]["secret"].as_str().unwrap()).unwrap();
     let hook = &created["subscription"]["hooks"][0];
-    let (url, secret) = (hook["url"].as_str().unwrap(), hook["secret"].as_str().unwrap());
+    let (url, secret) = (
+        hook["url"].as_str().unwrap(),
+        hook["secret"].as_str().unwrap_or_default(),
+    );
     let table = table(kind.as_str());
     let case = |name: &str| {
         table["cases"]
@@ -220,7 +231,10 @@ async fn one_callback(kind: RegistryKind, host: &str, name: &str, tagged: &str, 
     let data = &callback.json()["data"];
     assert_eq!(data["image"], image, "{kind}: {data}");
     assert_eq!(data["tag"], TAG, "{kind}: {data}");
-    assert_eq!(data["digest"], INDEX, "{kind}: the digest the registry answers: {data}");
+    assert_eq!(
+        data["digest"], digest,
+        "{kind}: the digest the registry answers: {data}"
+    );
     // Every accepted event is matched, and only one led to a delivery.
     let mut settled = None;
     for _ in 0..100 {
@@ -259,6 +273,7 @@ async fn ghcr_push_in_one_signed_callback_out() {
             "ping.json",
             "published-npm.json",
         ],
+        INDEX,
     )
     .await;
 }
@@ -276,6 +291,7 @@ async fn gitea_push_in_one_signed_callback_out() {
             "deleted-tag.json",
             "test-push.json",
         ],
+        INDEX,
     )
     .await;
 }
@@ -288,6 +304,100 @@ async fn artifactory_push_in_one_signed_callback_out() {
         "docker-local/app",
         "pushed-list-manifest-hmac.json",
         &["deleted.json", "promoted.json", "artifact-deployed.json"],
+        INDEX,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn dockerhub_push_in_one_signed_callback_out() {
+    one_callback(
+        RegistryKind::Dockerhub,
+        "docker.io",
+        "elixircloud/cwl-wes",
+        "push-tagged.json",
+        &["push-latest.json"],
+        INDEX,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn quay_push_in_one_signed_callback_out() {
+    one_callback(
+        RegistryKind::Quay,
+        "quay.io",
+        "elixircloud/cwl-wes",
+        "push-tagged.json",
+        &["test-notification.json", "other-quay.json", "vulnerability-found.json"],
+        INDEX,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn harbor_push_in_one_signed_callback_out() {
+    one_callback(
+        RegistryKind::Harbor,
+        "harbor.example.org",
+        "library/cwl-wes",
+        "default-push-tagged.json",
+        &[
+            "default-push-platform-manifest.json",
+            "default-delete.json",
+            "default-scanning-completed.json",
+        ],
+        "sha256:a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn acr_push_in_one_signed_callback_out() {
+    one_callback(
+        RegistryKind::Acr,
+        "myregistry.azurecr.io",
+        "cwl-wes",
+        "push-tagged.json",
+        &[
+            "push-platform-manifest.json",
+            "delete.json",
+            "chart-push.json",
+            "ping.json",
+        ],
+        "sha256:d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn ecr_push_in_one_signed_callback_out() {
+    one_callback(
+        RegistryKind::Ecr,
+        "123456789012.dkr.ecr.us-west-2.amazonaws.com",
+        "my-repository-name",
+        "push-tagged.json",
+        &[
+            "push-untagged.json",
+            "push-failed.json",
+            "delete.json",
+            "scan.json",
+            "other-account.json",
+        ],
+        "sha256:7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f7f",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn gar_push_in_one_signed_callback_out() {
+    one_callback(
+        RegistryKind::Gar,
+        "us-west1-docker.pkg.dev",
+        "my-project/my-repo/hello-world",
+        "push-tagged.json",
+        &["push-untagged.json", "delete.json", "other-registry.json"],
+        "sha256:6ec128e26cd5c8b2b2a6aa5e1b6d3b8c3c0e1e2f4a5b6c7d8e9f0a1b2c3d4e5f",
     )
     .await;
 }
