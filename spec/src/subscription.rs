@@ -189,6 +189,20 @@ pub enum SubscriptionError {
     },
 }
 
+impl SubscriptionError {
+    /// The requirement ID the message cites, for an error body's
+    /// `requirement`: the two must name the same rule (API-13).
+    pub fn requirement(&self) -> &'static str {
+        match self {
+            SubscriptionError::NoImages
+            | SubscriptionError::DuplicateImage { .. }
+            | SubscriptionError::CallbackUrl { .. } => "API-6",
+            SubscriptionError::UnknownRegistry { .. } => "API-9",
+            SubscriptionError::NoDefaultRequirement { .. } => "API-7",
+        }
+    }
+}
+
 /// Which container registry software sends the webhooks for a subscription's
 /// images (API-9, DESIGN §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]

@@ -316,8 +316,9 @@ async fn prepare(state: &AppState, value: Value, existing_secret: Option<String>
     let mut subscription_row = None;
     let mut document = serde_json::to_value(&registration.service).expect("a service serializes");
     if let Some(sub) = &registration.subscription {
-        let invalid = |err: &dyn std::fmt::Display| {
-            ApiError::new(ErrorCode::InvalidSubscription, err.to_string()).requirement("API-6")
+        // The requirement is the rule the message cites (API-6, API-7 or API-9).
+        let invalid = |err: &tagcast_spec::subscription::SubscriptionError| {
+            ApiError::new(ErrorCode::InvalidSubscription, err.to_string()).requirement(err.requirement())
         };
         sub.check().map_err(|e| invalid(&e))?;
         let requirement = sub.requirement(service_type).map_err(|e| invalid(&e))?;

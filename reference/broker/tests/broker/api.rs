@@ -205,6 +205,15 @@ async fn invalid_bodies_are_refused_with_the_error_body() {
     let r = post(no_images).await.unwrap();
     assert_eq!(r.status(), 422);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_subscription");
+    // The requirement is the rule the detail cites (issue 14 item 4): no
+    // apiVersion and a type.version that is no version breaks API-7, not API-6.
+    let mut no_default = wes(None, "https://cd.example.org");
+    no_default["type"]["version"] = json!("v1.0");
+    let r = post(no_default).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let body = r.json::<Value>().await.unwrap();
+    assert_eq!(body["requirement"], "API-7", "{body}");
+    assert!(body["detail"].as_str().unwrap().ends_with("(API-7)"), "{body}");
     let r = c
         .post(broker.api("/services"))
         .bearer_auth(TOKEN)

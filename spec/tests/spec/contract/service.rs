@@ -100,7 +100,10 @@ fn subscription_rules_beyond_the_schema() {
         ),
     ];
     for (sub, message) in cases {
-        assert_eq!(sub.check().unwrap_err().to_string(), message);
+        let err = sub.check().unwrap_err();
+        assert_eq!(err.to_string(), message);
+        // An error body's detail and requirement name the same rule.
+        assert!(message.ends_with(&format!("({})", err.requirement())), "{message}");
     }
     let with_kind = subscription(|v| {
         v["images"] = json!(["harbor.example.org/wes/cwl-wes"]);
@@ -117,6 +120,8 @@ fn subscription_rules_beyond_the_schema() {
         subscription(|_| {}).requirement(&tesk).unwrap_err(),
         SubscriptionError::NoDefaultRequirement { version: "v1.0".into() }
     );
+    let err = subscription(|_| {}).requirement(&tesk).unwrap_err();
+    assert!(err.to_string().ends_with(&format!("({})", err.requirement())), "{err}");
 }
 
 #[test]
