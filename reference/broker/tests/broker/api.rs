@@ -243,14 +243,7 @@ async fn private_callbacks_are_refused_unless_allowed() {
         "https://[::1]/hook",
         "https://localhost/hook",
     ] {
-        let r = broker
-            .client
-            .post(broker.api("/services"))
-            .bearer_auth(TOKEN)
-            .json(&wes(None, url))
-            .send()
-            .await
-            .unwrap();
+        let r = broker.register(&wes(None, url)).await;
         assert_eq!(r.status(), 422, "{url}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["code"], "callback_url_refused", "{url}");
@@ -260,14 +253,7 @@ async fn private_callbacks_are_refused_unless_allowed() {
         );
     }
     // Plain http is for operators who allow it.
-    let r = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&wes(None, "http://cd.example.org/hook"))
-        .send()
-        .await
-        .unwrap();
+    let r = broker.register(&wes(None, "http://cd.example.org/hook")).await;
     assert_eq!(r.status(), 422);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_subscription");
     assert!(broker.state.store.services().await.unwrap().is_empty());
@@ -276,13 +262,8 @@ async fn private_callbacks_are_refused_unless_allowed() {
     // Allowing private callbacks never allows the metadata endpoint.
     let broker = Broker::start(sqlite().await, |_| {}).await;
     let r = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&wes(None, "http://169.254.169.254/latest/meta-data/"))
-        .send()
-        .await
-        .unwrap();
+        .register(&wes(None, "http://169.254.169.254/latest/meta-data/"))
+        .await;
     assert_eq!(r.status(), 422);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "callback_url_refused");
     broker.stop().await;
@@ -347,14 +328,7 @@ async fn extra_properties_are_kept_and_images_normalized() {
             "callbackUrl": "https://cd.example.org/tagcast"
         }
     });
-    let r = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = broker.register(&body).await;
     assert_eq!(r.status(), 201);
     let read: Value = broker
         .client

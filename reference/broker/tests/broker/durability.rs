@@ -13,6 +13,7 @@ use tagcast_spec::{Digest, Repository, Tag};
 use crate::support::broker::{Broker, TOKEN};
 use crate::support::distribution::{MEDIA_TYPE_V1, envelope, manifest_push};
 use crate::support::receiver::Receiver;
+use crate::support::registration;
 
 const REPO: &str = "registry.example.org:5000/team/app";
 const POISON: &str = "1.1.0-production-201108-000013";
@@ -221,20 +222,15 @@ async fn a_service_whose_hook_source_cannot_be_written_is_not_stored() {
          BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
     )
     .await;
-    let body = serde_json::json!({
-        "id": "svc",
-        "name": "WES",
-        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-        "organization": {"name": "Example", "url": "https://example.org"},
-        "version": "1.0.0",
-        "url": "https://wes.example.org/ga4gh/wes/v1",
-        "subscription": {
+    let body = registration(
+        "svc",
+        serde_json::json!({
             "images": [REPO],
             "stage": "production",
             "callbackUrl": "https://cd.example.org/hook",
             "registry": {"kind": "distribution"}
-        }
-    });
+        }),
+    );
     for put in [false, true] {
         let request = if put {
             broker.client.put(broker.api("/services/svc"))
@@ -264,33 +260,21 @@ async fn the_registry_url_moves_from_the_hook_source_to_its_subscription() {
     let dir = tempfile::tempdir().unwrap();
     let (store, mut side) = file_store(&dir).await;
     let broker = Broker::start(store.clone(), |_| {}).await;
-    let mut body = serde_json::json!({
-        "id": "svc",
-        "name": "WES",
-        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-        "organization": {"name": "Example", "url": "https://example.org"},
-        "version": "1.0.0",
-        "url": "https://wes.example.org/ga4gh/wes/v1",
-        "subscription": {
+    let mut body = registration(
+        "svc",
+        serde_json::json!({
             "images": [REPO],
             "stage": "production",
             "callbackUrl": "https://cd.example.org/hook",
             "registry": {"kind": "distribution", "url": "http://127.0.0.1:5000"}
-        }
-    });
+        }),
+    );
     for id in ["svc", "plain"] {
         body["id"] = id.into();
         if id == "plain" {
             body["subscription"]["registry"] = serde_json::json!({"kind": "distribution"});
         }
-        let r = broker
-            .client
-            .post(broker.api("/services"))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = broker.register(&body).await;
         assert_eq!(r.status(), 201);
     }
     broker.stop().await;

@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use tagcast_broker::inbound::signature::hmac_hex;
 
 use crate::support::broker::{Broker, TOKEN};
+use crate::support::registration;
 use crate::support::sqlite;
 
 fn fixtures() -> PathBuf {
@@ -33,26 +34,16 @@ fn fixtures() -> PathBuf {
 /// returns its hook (`url`, `secret`).
 async fn hook(broker: &Broker, kind: &str, image: &str) -> Value {
     let created: Value = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&json!({
-            "id": format!("svc-{kind}"),
-            "name": "WES",
-            "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-            "organization": {"name": "Example", "url": "https://example.org"},
-            "version": "1.0.0",
-            "url": "https://wes.example.org/ga4gh/wes/v1",
-            "subscription": {
+        .register(&registration(
+            format!("svc-{kind}"),
+            json!({
                 "images": [image],
                 "stage": "production",
                 "callbackUrl": "http://127.0.0.1:9/unused",
                 "registry": {"kind": kind}
-            }
-        }))
-        .send()
+            }),
+        ))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

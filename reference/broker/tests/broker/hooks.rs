@@ -139,16 +139,7 @@ async fn distribution_events_are_accepted_or_ignored_with_a_reason() {
 
     // The event log shows all of it to the admin, except the pull and the
     // blob push: traffic, counted and not stored (issue 11, finding 6).
-    let log: Value = broker
-        .client
-        .get(format!("{}/hooks/events", broker.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log = Value::Array(broker.events().await);
     assert_eq!(log.as_array().unwrap().len(), 5);
     assert!(log[0]["reason"].as_str().unwrap().starts_with("duplicate"), "{log}");
     assert_eq!(
@@ -196,17 +187,7 @@ async fn generic_hooks_are_signed_like_callbacks() {
             "registry": {"kind": "generic"}
         }
     });
-    let created: Value = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: Value = broker.register(&body).await.json().await.unwrap();
     let hook = &created["subscription"]["hooks"][0];
     assert_eq!(hook["kind"], "generic");
     let url = hook["url"].as_str().unwrap();

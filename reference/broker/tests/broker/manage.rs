@@ -15,6 +15,7 @@ use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::broker::{Broker, TOKEN};
+use crate::support::registration;
 use crate::support::sqlite;
 
 const HOOK: &str = "https://broker.example.org/hooks/harbor/tok";
@@ -564,15 +565,7 @@ async fn the_manager_creates_the_hook_once_and_deletes_it_with_the_last_subscrip
                 .client
                 .put(broker.api(&format!("/services/{id}")))
                 .bearer_auth(TOKEN)
-                .json(&json!({
-                    "id": id,
-                    "name": "WES",
-                    "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-                    "organization": {"name": "Example", "url": "https://example.org"},
-                    "version": "1.0.0",
-                    "url": "https://wes.example.org/ga4gh/wes/v1",
-                    "subscription": {"images": [image], "stage": "production", "callbackUrl": "https://cd.example.org/hook", "registry": {"kind": "harbor"}}
-                }))
+                .json(&registration(id, json!({"images": [image], "stage": "production", "callbackUrl": "https://cd.example.org/hook", "registry": {"kind": "harbor"}})))
                 .send()
                 .await
                 .unwrap()
@@ -676,22 +669,7 @@ async fn the_manager_creates_the_hook_once_and_deletes_it_with_the_last_subscrip
 #[tokio::test]
 async fn hooks_without_manage_credentials_are_manual() {
     let broker = Broker::start(sqlite().await, |_| {}).await;
-    let answer: Value = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&json!({
-            "id": "svc",
-            "name": "WES",
-            "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-            "organization": {"name": "Example", "url": "https://example.org"},
-            "version": "1.0.0",
-            "url": "https://wes.example.org/ga4gh/wes/v1",
-            "subscription": {"images": ["docker.io/team/app"], "stage": "production", "callbackUrl": "https://cd.example.org/hook"}
-        }))
-        .send()
-        .await
-        .unwrap()
+    let answer: Value = broker.register(&registration("svc", json!({"images": ["docker.io/team/app"], "stage": "production", "callbackUrl": "https://cd.example.org/hook"}))).await
         .json()
         .await
         .unwrap();
@@ -732,22 +710,12 @@ async fn a_hook_orphaned_while_the_broker_was_down_is_deleted_after_the_restart(
     let store = sqlite().await;
     let broker = Broker::start(store.clone(), config.clone()).await;
     let created: Value = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&json!({
-            "id": "svc",
-            "name": "WES",
-            "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-            "organization": {"name": "Example", "url": "https://example.org"},
-            "version": "1.0.0",
-            "url": "https://wes.example.org/ga4gh/wes/v1",
-            "subscription": {"images": ["harbor.example.org/proj/app"], "stage": "production",
-                             "callbackUrl": "https://cd.example.org/hook", "registry": {"kind": "harbor"}}
-        }))
-        .send()
+        .register(&registration(
+            "svc",
+            json!({"images": ["harbor.example.org/proj/app"], "stage": "production",
+                             "callbackUrl": "https://cd.example.org/hook", "registry": {"kind": "harbor"}}),
+        ))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

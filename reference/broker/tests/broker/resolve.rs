@@ -17,9 +17,10 @@ use tagcast_spec::subscription::RegistryKind;
 use wiremock::matchers::{header, header_exists, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::support::broker::{Broker, TOKEN};
+use crate::support::broker::Broker;
 use crate::support::distribution::digest;
 use crate::support::receiver::Receiver;
+use crate::support::registration;
 use crate::support::sqlite;
 
 const TAG: &str = "1.1.0-production-201108-195630";
@@ -231,25 +232,15 @@ async fn dockerhub_broker(
     .await;
     let receiver = Receiver::start(&[]).await;
     let created = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&json!({
-            "id": "svc",
-            "name": "WES",
-            "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-            "organization": {"name": "Example", "url": "https://example.org"},
-            "version": "1.0.0",
-            "url": "https://wes.example.org/ga4gh/wes/v1",
-            "subscription": {
+        .register(&registration(
+            "svc",
+            json!({
                 "images": ["docker.io/team/app"],
                 "stage": "production",
                 "callbackUrl": receiver.url,
-            }
-        }))
-        .send()
-        .await
-        .unwrap();
+            }),
+        ))
+        .await;
     assert_eq!(created.status(), 201);
     (broker, receiver)
 }
@@ -282,16 +273,7 @@ async fn tag_without_digest(broker: &Broker, tag: &str) {
 async fn dropped_reason(broker: &Broker) -> String {
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let log: Vec<Value> = broker
-            .client
-            .get(format!("{}/hooks/events", broker.url))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let log: Vec<Value> = broker.events().await;
         if let Some(reason) = log[0]["reason"].as_str() {
             return reason.to_owned();
         }
@@ -364,26 +346,16 @@ async fn verify_required_drops_an_event_with_a_digest_the_registry_cannot_confir
     .await;
     let receiver = Receiver::start(&[]).await;
     let created: Value = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&json!({
-            "id": "svc",
-            "name": "WES",
-            "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-            "organization": {"name": "Example", "url": "https://example.org"},
-            "version": "1.0.0",
-            "url": "https://wes.example.org/ga4gh/wes/v1",
-            "subscription": {
+        .register(&registration(
+            "svc",
+            json!({
                 "images": ["registry.example.org:5000/team/app"],
                 "stage": "production",
                 "callbackUrl": receiver.url,
                 "registry": {"kind": "distribution"}
-            }
-        }))
-        .send()
+            }),
+        ))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -21,6 +21,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::fixtures::{event_log, send, table};
 use crate::support::broker::{Broker, TOKEN};
 use crate::support::receiver::Receiver;
+use crate::support::registration;
 use crate::support::sqlite;
 
 const TAG: &str = "1.1.0-production-201108-195630";
@@ -28,20 +29,15 @@ const TAG: &str = "1.1.0-production-201108-195630";
 const INDEX: &str = "sha256:1bc04b5291c26a46d918139138b992d2de976d6851d0893b0476b85bfbdfc6e6";
 
 fn service(id: &str, images: &[&str], kind: &str, callback: &str) -> Value {
-    json!({
-        "id": id,
-        "name": "WES",
-        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-        "organization": {"name": "Example", "url": "https://example.org"},
-        "version": "1.0.0",
-        "url": "https://wes.example.org/ga4gh/wes/v1",
-        "subscription": {
+    registration(
+        id,
+        json!({
             "images": images,
             "stage": "production",
             "callbackUrl": callback,
             "registry": {"kind": kind}
-        }
-    })
+        }),
+    )
 }
 
 async fn write(broker: &Broker, method: reqwest::Method, path: &str, body: &Value) -> Value {

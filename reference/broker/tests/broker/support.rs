@@ -76,6 +76,20 @@ macro_rules! store_cases {
 
 /// A test receiver: records every request and answers with scripted
 /// statuses (then 200).
+/// A GA4GH service registration of a WES with the subscription
+/// `subscription` (API-5, API-6): the envelope every test registers.
+pub fn registration(id: impl serde::Serialize, subscription: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "name": "WES",
+        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
+        "organization": {"name": "Example", "url": "https://example.org"},
+        "version": "1.0.0",
+        "url": "https://wes.example.org/ga4gh/wes/v1",
+        "subscription": subscription,
+    })
+}
+
 pub mod receiver {
     use std::collections::VecDeque;
     use std::sync::{Arc, Mutex};
@@ -224,30 +238,42 @@ pub mod broker {
             format!("{}/ga4gh/registry/v1{path}", self.url)
         }
 
+        /// `POST /services` with the admin token.
+        pub async fn register(&self, body: &serde_json::Value) -> reqwest::Response {
+            self.client
+                .post(self.api("/services"))
+                .bearer_auth(TOKEN)
+                .json(body)
+                .send()
+                .await
+                .unwrap()
+        }
+
+        /// The event log, `GET /hooks/events` with the admin token, newest first.
+        pub async fn events(&self) -> Vec<serde_json::Value> {
+            self.client
+                .get(format!("{}/hooks/events", self.url))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        }
+
         /// Registers a WES service subscribed to `images` at `stage`; returns the create answer.
         pub async fn subscribe(&self, id: &str, images: &[&str], stage: &str, callback: &str) -> serde_json::Value {
-            let body = serde_json::json!({
-                "id": id,
-                "name": "WES",
-                "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-                "organization": {"name": "Example", "url": "https://example.org"},
-                "version": "1.0.0",
-                "url": "https://wes.example.org/ga4gh/wes/v1",
-                "subscription": {
+            let body = super::registration(
+                id,
+                serde_json::json!({
                     "images": images,
                     "stage": stage,
                     "callbackUrl": callback,
                     "registry": {"kind": "distribution"}
-                }
-            });
-            let response = self
-                .client
-                .post(self.api("/services"))
-                .bearer_auth(TOKEN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+                }),
+            );
+            let response = self.register(&body).await;
             assert_eq!(response.status(), 201, "{:?}", response.text().await);
             response.json().await.unwrap()
         }

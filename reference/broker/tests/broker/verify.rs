@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::broker::{Broker, TOKEN};
+use crate::support::broker::Broker;
 use crate::support::distribution::{MEDIA_TYPE_V1, digest, envelope, manifest_push};
 use crate::support::receiver::Receiver;
+use crate::support::registration;
 use crate::support::sqlite;
 
 const TAG: &str = "1.1.0-production-201108-195630";
@@ -22,31 +23,16 @@ async fn setup(registry: &MockServer) -> (Broker, Receiver, String) {
     })
     .await;
     let receiver = Receiver::start(&[]).await;
-    let body = json!({
-        "id": "svc",
-        "name": "WES",
-        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-        "organization": {"name": "Example", "url": "https://example.org"},
-        "version": "1.0.0",
-        "url": "https://wes.example.org/ga4gh/wes/v1",
-        "subscription": {
+    let body = registration(
+        "svc",
+        json!({
             "images": ["registry.example.org:5000/team/app"],
             "stage": "production",
             "callbackUrl": receiver.url,
             "registry": {"kind": "distribution", "url": registry.uri()}
-        }
-    });
-    let created: Value = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        }),
+    );
+    let created: Value = broker.register(&body).await.json().await.unwrap();
     let hook = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
     (broker, receiver, hook)
 }
@@ -62,19 +48,6 @@ async fn push(broker: &Broker, hook: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-}
-
-async fn events(broker: &Broker) -> Vec<Value> {
-    broker
-        .client
-        .get(format!("{}/hooks/events", broker.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json::<Vec<Value>>()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -107,7 +80,7 @@ async fn a_tag_the_registry_moved_is_dropped() {
     let mut dropped = None;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let log = events(&broker).await;
+        let log = broker.events().await;
         if let Some(reason) = log[0]["reason"].as_str() {
             dropped = Some(reason.to_owned());
             break;

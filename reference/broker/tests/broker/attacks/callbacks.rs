@@ -4,37 +4,26 @@
 
 use serde_json::{Value, json};
 
-use crate::support::broker::{Broker, TOKEN};
+use crate::support::broker::Broker;
+use crate::support::registration;
 use crate::support::sqlite;
 
 fn wes(callback: &str) -> Value {
-    json!({
-        "id": "wes-attack",
-        "name": "WES",
-        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-        "organization": {"name": "Example", "url": "https://example.org"},
-        "version": "1.0.0",
-        "url": "https://wes.example.org/ga4gh/wes/v1",
-        "subscription": {
+    registration(
+        "wes-attack",
+        json!({
             "images": ["registry.example.org/team/app"],
             "stage": "production",
             "callbackUrl": callback,
             "registry": {"kind": "distribution"}
-        }
-    })
+        }),
+    )
 }
 
 /// Subscribes with `callback`; asserts a 422 with `code` and that no
 /// service was stored.
 async fn assert_refused(broker: &Broker, callback: &str, code: &str) -> Value {
-    let r = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&wes(callback))
-        .send()
-        .await
-        .unwrap();
+    let r = broker.register(&wes(callback)).await;
     assert_eq!(r.status(), 422, "{callback}");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["code"], code, "{callback}: {body}");

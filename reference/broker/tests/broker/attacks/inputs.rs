@@ -9,20 +9,16 @@ use super::assert_no_event;
 use crate::support::broker::{Broker, TOKEN};
 use crate::support::distribution::{MEDIA_TYPE_V1, digest, envelope, manifest_push};
 use crate::support::receiver::Receiver;
+use crate::support::registration;
 use crate::support::sqlite;
 
 const TAG: &str = "1.1.0-production-201108-195630";
 
 fn wes(id: &str, images: &[&str], stage: &str, kind: &str, callback: &str) -> Value {
-    json!({
-        "id": id,
-        "name": "WES",
-        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-        "organization": {"name": "Example", "url": "https://example.org"},
-        "version": "1.0.0",
-        "url": "https://wes.example.org/ga4gh/wes/v1",
-        "subscription": {"images": images, "stage": stage, "callbackUrl": callback, "registry": {"kind": kind}}
-    })
+    registration(
+        id,
+        json!({"images": images, "stage": stage, "callbackUrl": callback, "registry": {"kind": kind}}),
+    )
 }
 
 /// A broker with one `generic` subscription: (broker, receiver, hook URL, hook secret).
@@ -30,19 +26,14 @@ async fn generic() -> (Broker, Receiver, String, Secret) {
     let broker = Broker::start(sqlite().await, |_| {}).await;
     let receiver = Receiver::start(&[]).await;
     let r = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&wes(
+        .register(&wes(
             "svc",
             &["registry.example.org/team/app"],
             "production",
             "generic",
             &receiver.url,
         ))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), 201);
     let created: Value = r.json().await.unwrap();
     let hook = &created["subscription"]["hooks"][0];
@@ -265,13 +256,8 @@ async fn path_traversal_and_control_characters_in_names_and_tags_are_refused() {
         "registry.example.org/team\\app",
     ] {
         let r = broker
-            .client
-            .post(broker.api("/services"))
-            .bearer_auth(TOKEN)
-            .json(&wes("evil", &[image], "production", "generic", &receiver.url))
-            .send()
-            .await
-            .unwrap();
+            .register(&wes("evil", &[image], "production", "generic", &receiver.url))
+            .await;
         // 400 where the type refuses it while parsing, 422 where the rule does.
         let status = r.status().as_u16();
         assert!(status == 400 || status == 422, "{image:?}: {status}");
@@ -322,19 +308,14 @@ async fn unicode_look_alikes_in_stage_names_are_refused() {
     ];
     for stage in looks {
         let r = broker
-            .client
-            .post(broker.api("/services"))
-            .bearer_auth(TOKEN)
-            .json(&wes(
+            .register(&wes(
                 "evil",
                 &["registry.example.org/team/app"],
                 stage,
                 "generic",
                 &receiver.url,
             ))
-            .send()
-            .await
-            .unwrap();
+            .await;
         let status = r.status().as_u16();
         assert!(status == 400 || status == 422, "{stage:?}: {status}");
         let body: Value = r.json().await.unwrap();

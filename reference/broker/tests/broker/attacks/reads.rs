@@ -17,6 +17,7 @@ use tagcast_broker::store::{
 use tagcast_spec::{Digest, Repository, Tag};
 
 use crate::support::broker::{Broker, TOKEN};
+use crate::support::registration;
 
 const CD_PASSWORD: &str = "cd-pa55word-9f3b";
 const REGISTRY_QUERY_TOKEN: &str = "s3cr3t-registry-query-7c1d";
@@ -33,28 +34,16 @@ async fn public_reads_never_show_a_secret_a_callback_password_or_a_registry_quer
     let store = SqliteStore::open(&url).await.unwrap();
     let mut side = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let broker = Broker::start(Arc::new(store), |_| {}).await;
-    let body = json!({
-        "id": "svc",
-        "name": "WES",
-        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-        "organization": {"name": "Example", "url": "https://example.org"},
-        "version": "1.0.0",
-        "url": "https://wes.example.org/ga4gh/wes/v1",
-        "subscription": {
+    let body = registration(
+        "svc",
+        json!({
             "images": ["registry.example.org:5000/team/app"],
             "stage": "production",
             "callbackUrl": "http://127.0.0.1:9/hook",
             "registry": {"kind": "generic", "url": "http://127.0.0.1:5000"}
-        }
-    });
-    let r = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        }),
+    );
+    let r = broker.register(&body).await;
     assert_eq!(r.status(), 201);
     let created: Value = r.json().await.unwrap();
     let hook = created["subscription"]["hooks"][0].clone();

@@ -16,40 +16,29 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::assert_no_event;
-use crate::support::broker::{Broker, TOKEN};
+use crate::support::broker::Broker;
 use crate::support::distribution::{MEDIA_TYPE_V1, digest, envelope, manifest_push};
 use crate::support::receiver::Receiver;
+use crate::support::registration;
 use crate::support::sqlite;
 
 const TAG: &str = "1.1.0-production-201108-195630";
 const MANIFEST: &str = "/v2/team/app/manifests/1.1.0-production-201108-195630";
 
 fn wes(id: &str, callback: &str, registry_url: &str) -> Value {
-    json!({
-        "id": id,
-        "name": "WES",
-        "type": {"group": "org.ga4gh", "artifact": "wes", "version": "1.1.0"},
-        "organization": {"name": "Example", "url": "https://example.org"},
-        "version": "1.0.0",
-        "url": "https://wes.example.org/ga4gh/wes/v1",
-        "subscription": {
+    registration(
+        id,
+        json!({
             "images": ["registry.example.org:5000/team/app"],
             "stage": "production",
             "callbackUrl": callback,
             "registry": {"kind": "distribution", "url": registry_url}
-        }
-    })
+        }),
+    )
 }
 
 async fn post_service(broker: &Broker, body: &Value) -> (u16, Value) {
-    let r = broker
-        .client
-        .post(broker.api("/services"))
-        .bearer_auth(TOKEN)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+    let r = broker.register(body).await;
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
@@ -133,16 +122,7 @@ async fn local_registry_urls_are_allowed_with_private_callbacks_but_metadata_nev
 async fn settled(broker: &Broker) -> Value {
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let log: Vec<Value> = broker
-            .client
-            .get(format!("{}/hooks/events", broker.url))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let log: Vec<Value> = broker.events().await;
         if log.first().is_some_and(|e| e["status"] != "pending") {
             return log[0].clone();
         }
