@@ -27,8 +27,8 @@ mod pushes;
 mod verdicts;
 
 use verdicts::{
-    count_is, created_id, event_verdict, exactly_one, has_key, no_retry, private_receiver, repeat_adds_nothing,
-    retry_after_verdict, retry_verdict, signature_verdict, tag_of,
+    count_is, count_of, created_id, event_verdict, exactly_one, has_key, no_retry, private_receiver,
+    repeat_adds_nothing, retry_after_verdict, retry_verdict, signature_verdict, tag_of,
 };
 
 /// The `Retry-After` the busy and throttled subscribers answer first.
@@ -894,11 +894,7 @@ impl Run<'_> {
                 (Err(e), _) => Verdict::Error(e.clone()),
                 (Ok(state), Ok(p)) => {
                     let gone = self.receiver.received("gone");
-                    let after = gone
-                        .iter()
-                        .filter_map(tag_of)
-                        .filter(|t| *t == p.tag.to_string())
-                        .count();
+                    let after = count_of(&gone, &p.tag);
                     if gone_first.is_empty() {
                         Verdict::fail(
                             "the subscriber that answers 410 never got a callback",

@@ -58,12 +58,14 @@ pub(super) fn tag_of(received: &Received) -> Option<String> {
     received.tag()
 }
 
+/// How many callbacks in `inbox` carry `tag`.
+pub(super) fn count_of(inbox: &[Received], tag: &Tag) -> usize {
+    let tag = tag.to_string();
+    inbox.iter().filter_map(tag_of).filter(|t| *t == tag).count()
+}
+
 pub(super) fn count_is(inbox: &[Received], tag: &Tag, expected: usize, sent: &str) -> Verdict {
-    let got = inbox
-        .iter()
-        .filter_map(tag_of)
-        .filter(|t| *t == tag.to_string())
-        .count();
+    let got = count_of(inbox, tag);
     if got == expected {
         Verdict::pass()
     } else {
@@ -85,14 +87,7 @@ pub(super) fn count_is(inbox: &[Received], tag: &Tag, expected: usize, sent: &st
 /// the repeat added, so that how many the first request brought stays
 /// one-per-push's business.
 pub(super) fn repeat_adds_nothing(before: &[Received], after: &[Received], tag: &Tag) -> Verdict {
-    let count = |inbox: &[Received]| {
-        inbox
-            .iter()
-            .filter_map(tag_of)
-            .filter(|t| *t == tag.to_string())
-            .count()
-    };
-    let (before, after) = (count(before), count(after));
+    let (before, after) = (count_of(before, tag), count_of(after, tag));
     if before == 0 {
         Verdict::Skip(format!(
             "the first request for {tag} brought no callback: nothing to compare the repeat with"
