@@ -16,7 +16,9 @@ pub struct Config {
     /// How long the runner watches for something a peer must *not* send
     /// (a second delivery, a downgrade) before it judges that it did not.
     /// Longer is stricter; 1.5 s by default. Library only: the command
-    /// line uses the default.
+    /// line uses the default. Before it judges the last such push, the
+    /// broker target also waits until the broker's status (API-10)
+    /// counts no pending delivery, so a late delivery is seen.
     pub quiet: Duration,
 }
 

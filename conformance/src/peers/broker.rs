@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,7 +80,14 @@ pub enum Flaw {
     NoRecheck,
     /// Public reads list the hook URLs, tokens included.
     ShowsHookUrls,
+    /// Delivers a tag dated after its clock (CB-18), but only
+    /// [`LATE_BY`] after the push: later than a runner that waits a fixed
+    /// window looks, while its status (API-10) counts it pending.
+    DeliversLate,
 }
+
+/// How long [`Flaw::DeliversLate`] holds a delivery back.
+pub const LATE_BY: Duration = Duration::from_secs(4);
 
 struct Subscription {
     /// The hook as the answer to the write showed it.
@@ -91,6 +99,8 @@ struct Subscription {
     secret: Secret,
     active: bool,
     last: Option<Tag>,
+    /// Deliveries not finished yet (API-10's `pending`).
+    pending: Arc<AtomicUsize>,
 }
 
 struct Service {
@@ -138,7 +148,8 @@ pub async fn start(flaw: Flaw) -> SocketAddr {
             get(|| async { Json(json!({ "id": "org.example.test-broker" })) }),
         )
         .route("/services", get(list_services).post(create_service))
-        .route("/services/{id}", get(get_service).delete(delete_service));
+        .route("/services/{id}", get(get_service).delete(delete_service))
+        .route("/services/{id}/subscription/status", get(subscription_status));
     let app = Router::new()
         .nest("/ga4gh/registry/v1", api)
         .route("/hooks/{kind}/{token}", post(receive_hook))
@@ -195,6 +206,26 @@ async fn get_service(State(broker): State<Broker>, Path(id): Path<String>) -> Re
         Some((_, service)) => Json(public(&broker, service)).into_response(),
         None => error(StatusCode::NOT_FOUND, "no such service"),
     }
+}
+
+/// API-10, reduced to the state and the pending count.
+async fn subscription_status(State(broker): State<Broker>, Path(id): Path<String>) -> Response {
+    let store = broker.store.lock().unwrap();
+    let Some(sub) = store
+        .services
+        .iter()
+        .find(|(i, _)| *i == id)
+        .and_then(|(_, s)| s.subscription.as_ref())
+    else {
+        return error(StatusCode::NOT_FOUND, "no such subscription");
+    };
+    Json(json!({
+        "serviceId": id,
+        "state": if sub.active { "active" } else { "unsubscribed" },
+        "images": [],
+        "deliveries": { "pending": sub.pending.load(Ordering::SeqCst), "delivered": 0, "failed": 0, "dead": 0 },
+    }))
+    .into_response()
 }
 
 async fn delete_service(State(broker): State<Broker>, Path(id): Path<String>, headers: HeaderMap) -> Response {
@@ -285,6 +316,7 @@ async fn create_service(State(broker): State<Broker>, headers: HeaderMap, Json(m
             secret: secret.clone(),
             active: true,
             last: None,
+            pending: Arc::default(),
         }),
     };
     let mut answer = public(&broker, &service);
@@ -381,11 +413,15 @@ fn deliver_push(broker: &Broker, repository: &str, tag: &str, digest: &str) {
     };
     let flaw = broker.flaw;
     // CB-18: more than 15 minutes ahead of the clock is not delivered.
-    if tag.timestamp().to_datetime() > chrono::Utc::now() + chrono::Duration::minutes(15)
-        && flaw != Flaw::DeliversFuture
-    {
+    let future = tag.timestamp().to_datetime() > chrono::Utc::now() + chrono::Duration::minutes(15);
+    if future && !matches!(flaw, Flaw::DeliversFuture | Flaw::DeliversLate) {
         return;
     }
+    let delay = if future && flaw == Flaw::DeliversLate {
+        LATE_BY
+    } else {
+        Duration::ZERO
+    };
     let mut store = broker.store.lock().unwrap();
     for (position, (id, service)) in store.services.iter_mut().enumerate() {
         let Some(sub) = service.subscription.as_mut() else {
@@ -435,14 +471,14 @@ fn deliver_push(broker: &Broker, repository: &str, tag: &str, digest: &str) {
             } else {
                 sub.secret.clone()
             };
-            tokio::spawn(send(
-                broker.clone(),
-                id.clone(),
-                sub.callback.clone(),
-                secret,
-                event_id,
-                body,
-            ));
+            let pending = sub.pending.clone();
+            pending.fetch_add(1, Ordering::SeqCst);
+            let send = send(broker.clone(), id.clone(), sub.callback.clone(), secret, event_id, body);
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                send.await;
+                pending.fetch_sub(1, Ordering::SeqCst);
+            });
         }
     }
 }

@@ -245,3 +245,10 @@ async fn ignoring_retry_after_fails_retry_after_alone() {
 async fn delivering_a_future_dated_tag_fails_future_alone() {
     fails_exactly(Flaw::DeliversFuture, &["broker/matching/future"]).await;
 }
+
+#[tokio::test]
+async fn delivering_late_fails_future() {
+    // Later than the fixed window the runner waited before it asked the
+    // broker's status (API-10) whether anything was still pending.
+    fails_exactly(Flaw::DeliversLate, &["broker/matching/future"]).await;
+}
