@@ -174,9 +174,15 @@ pub struct Status {
 /// The state store; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// The one writer connection.
     pool: SqlitePool,
+    /// Read-only connections (the writer itself for an in-memory store).
+    reader: SqlitePool,
     location: String,
 }
+
+/// How many read-only connections a state file gets.
+const READERS: u32 = 4;
 
 fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -234,15 +240,25 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
+        // One writer: SQLite takes one at a time anyway, and writers that
+        // contend inside SQLite wait in its busy handler, which sleeps
+        // (1 ms, 2 ms, 5 ms, …); queued on the pool they are woken in turn.
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
+            .max_connections(1)
+            .connect_with(options.clone())
             .await
             .map_err(|source| StoreError {
                 location: location.clone(),
                 source,
             })?;
-        Self::init(pool, location).await
+        let mut store = Self::init(pool, location.clone()).await?;
+        // Readers beside it: WAL lets them read while it writes.
+        store.reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(|source| StoreError { location, source })?;
+        Ok(store)
     }
 
     /// A fresh in-memory store: nothing survives the process (`tagcast
@@ -273,7 +289,11 @@ impl Store {
     }
 
     async fn init(pool: SqlitePool, location: String) -> Result<Self, StoreError> {
-        let store = Self { pool, location };
+        let store = Self {
+            reader: pool.clone(),
+            pool,
+            location,
+        };
         sqlx::raw_sql(SCHEMA)
             .execute(&store.pool)
             .await
@@ -349,7 +369,7 @@ impl Store {
     pub async fn seen(&self, webhook_id: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT 1 FROM events WHERE webhook_id = ?")
             .bind(webhook_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(|e| self.err(e))?;
         Ok(row.is_some())
@@ -362,7 +382,7 @@ impl Store {
     /// [`StoreError`] on database failure.
     pub async fn pending(&self) -> Result<Vec<PendingEvent>, StoreError> {
         let rows = sqlx::query("SELECT webhook_id, body FROM events WHERE status = 'pending' ORDER BY seq")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await
             .map_err(|e| self.err(e))?;
         Ok(rows
@@ -449,7 +469,7 @@ impl Store {
     pub async fn applied(&self, image: &str) -> Result<Option<Applied>, StoreError> {
         let row = sqlx::query("SELECT image, tag, digest, event_id, applied_at FROM applied WHERE image = ?")
             .bind(image)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(|e| self.err(e))?;
         Ok(row.map(applied_from_row))
@@ -500,7 +520,7 @@ impl Store {
     /// [`StoreError`] on database failure.
     pub async fn hold(&self) -> Result<Hold, StoreError> {
         let row = sqlx::query("SELECT held, reason, since FROM hold WHERE id = 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(|e| self.err(e))?;
         Ok(match row {
@@ -527,7 +547,7 @@ impl Store {
             "SELECT at, event_id, image, tag, digest, outcome, reason FROM history ORDER BY seq DESC LIMIT ?",
         )
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(|e| self.err(e))?;
         Ok(rows
@@ -551,14 +571,14 @@ impl Store {
     /// [`StoreError`] on database failure.
     pub async fn status(&self, history: u32) -> Result<Status, StoreError> {
         let applied = sqlx::query("SELECT image, tag, digest, event_id, applied_at FROM applied ORDER BY image")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await
             .map_err(|e| self.err(e))?
             .into_iter()
             .map(applied_from_row)
             .collect();
         let pending: i64 = sqlx::query("SELECT COUNT(*) FROM events WHERE status = 'pending'")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await
             .map_err(|e| self.err(e))?
             .get(0);
@@ -572,6 +592,7 @@ impl Store {
 
     /// Close the pool, flushing the WAL.
     pub async fn close(&self) {
+        self.reader.close().await;
         self.pool.close().await;
     }
 }
