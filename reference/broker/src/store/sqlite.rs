@@ -41,8 +41,7 @@ impl SqlStore<Sqlite> {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            .pragma("mmap_size", "268435456");
+            .foreign_keys(true);
         let in_memory = options.get_filename().as_os_str() == ":memory:" || url.contains(":memory:");
         if !in_memory {
             restrict_files(options.get_filename())?;
