@@ -107,6 +107,10 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// How long after a newer delivery's outcome may change an older one held
+/// back by it looks again (not at once: that would spin on the claim).
+const HOLD_BACK_STEP: Duration = Duration::from_secs(1);
+
 fn millis(d: Duration) -> Millis {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -152,6 +156,23 @@ async fn attempt(state: &AppState, client: &reqwest::Client, delivery: DueDelive
             .err()
             .map(|err| (DeliveryState::Failed, format!("callbackUrl {err}"), "refused"))
     };
+    if decided.is_none()
+        && let Some(newer) = &delivery.newer_pending
+    {
+        // Not sent, not failed: the newer tag may already be applied (a
+        // broker killed between sending it and recording the 2xx leaves it
+        // pending). Once its outcome is recorded this one is superseded, or
+        // sent if the newer one failed for good.
+        let reason = format!("waiting for the outcome of the newer {} of the same image", newer.tag);
+        tracing::info!(delivery = %delivery.id, service = %delivery.service_id, tag = %delivery.tag, %reason, "delivery held back");
+        record.state = DeliveryState::Pending;
+        record.status = delivery.last_status;
+        record.error = Some(reason);
+        record.next_attempt_at = Some(newer.settles_at.max(started_at) + millis(HOLD_BACK_STEP));
+        state.metrics.delivery("held", None);
+        finish(state, record).await;
+        return;
+    }
     if let Some((next, reason, outcome)) = decided {
         tracing::info!(delivery = %delivery.id, service = %delivery.service_id, tag = %delivery.tag, %reason, "delivery not sent");
         record.state = next;

@@ -373,6 +373,22 @@ pub struct DueDelivery {
     /// The HTTP status of the previous attempt, if it got one (a second
     /// 401 in a row is permanent, CB-14).
     pub last_status: Option<i64>,
+    /// The newest pending delivery of a newer tag of the same image to the
+    /// same subscriber, if any. Its outcome may not be recorded yet although
+    /// the subscriber already accepted it (the broker died between sending
+    /// and recording): the older delivery waits for that outcome instead of
+    /// risking a step backwards (CB-15 across a crash).
+    pub newer_pending: Option<NewerPending>,
+}
+
+/// A pending delivery of a newer tag that an older delivery waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewerPending {
+    /// Its tag.
+    pub tag: Tag,
+    /// The earliest moment its outcome can change: now when it is claimed
+    /// (in flight), else its next attempt.
+    pub settles_at: Millis,
 }
 
 impl std::fmt::Debug for DueDelivery {
@@ -392,6 +408,7 @@ impl std::fmt::Debug for DueDelivery {
             .field("enabled", &self.enabled)
             .field("last_tag", &self.last_tag)
             .field("last_status", &self.last_status)
+            .field("newer_pending", &self.newer_pending)
             .finish_non_exhaustive()
     }
 }

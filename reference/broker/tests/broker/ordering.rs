@@ -6,6 +6,9 @@
 //! The receiver fails the older tag and accepts the newer one, so whatever
 //! the timing of attempts, the only way the older tag reaches it after the
 //! newer one is a broker that sends a superseded delivery.
+//!
+//! And across a crash: while the newer delivery is in flight (sent, its
+//! outcome not recorded), the older one is held back, not sent.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -183,4 +186,101 @@ async fn across_two_replicas_an_older_retrying_delivery_is_dropped() {
     older_retry_is_dropped(&a, &b).await;
     a.stop().await;
     b.stop().await;
+}
+
+/// Answers 500 to `OLD`; holds the answer to `NEW` until released, then
+/// 200. Records each tag on arrival.
+#[derive(Clone)]
+struct Holding {
+    tags: Arc<Mutex<Vec<String>>>,
+    release: Arc<tokio::sync::Notify>,
+    released: Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn hold_new(State(h): State<Holding>, body: Bytes) -> StatusCode {
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    let tag = event["data"]["tag"].as_str().unwrap().to_owned();
+    h.tags.lock().unwrap().push(tag.clone());
+    if tag == OLD {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    if !h.released.load(std::sync::atomic::Ordering::SeqCst) {
+        let notified = h.release.notified();
+        if !h.released.load(std::sync::atomic::Ordering::SeqCst) {
+            notified.await;
+        }
+    }
+    StatusCode::OK
+}
+
+/// CB-15 across a crash: the subscriber has accepted the newer tag but the
+/// broker has not recorded it (here the answer is held back, which leaves
+/// the store exactly as a broker killed after sending would: the newer
+/// delivery pending and claimed). The older delivery, due for its retry
+/// meanwhile, must not be sent; once the newer outcome is recorded it is
+/// superseded.
+#[tokio::test]
+async fn an_older_delivery_is_held_back_while_a_newer_one_is_in_flight() {
+    let broker = Broker::start(crate::support::sqlite().await, |c| {
+        many_retries(c);
+        c.delivery_timeout = Duration::from_secs(120);
+    })
+    .await;
+    let holding = Holding {
+        tags: Arc::default(),
+        release: Arc::default(),
+        released: Arc::default(),
+    };
+    let app = Router::new()
+        .route("/callback", post(hold_new))
+        .with_state(holding.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/callback", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let tags = || holding.tags.lock().unwrap().clone();
+    let created = broker.subscribe("svc", &[REPO], "production", &url).await;
+    let hook = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
+
+    push(&broker, &hook, "ev-old", OLD, 1).await;
+    let old = wait_outcome(&broker, OLD, "pending").await;
+    let old_id = old["id"].as_str().unwrap().to_owned();
+    for _ in 0..400 {
+        if tags().contains(&OLD.to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(tags().contains(&OLD.to_owned()), "the older tag was attempted");
+
+    push(&broker, &hook, "ev-new", NEW, 2).await;
+    let mut held = false;
+    for _ in 0..800 {
+        let seen = tags();
+        if let Some(at) = seen.iter().position(|t| t == NEW) {
+            assert!(
+                !seen[at..].contains(&OLD.to_owned()),
+                "the older tag was sent while the newer one was in flight: {seen:?}"
+            );
+            let record = broker.state.store.delivery("svc", &old_id).await.unwrap().unwrap();
+            if record
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains(&format!("waiting for the outcome of the newer {NEW}")))
+            {
+                held = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(held, "the older delivery was looked at and held back: {:?}", tags());
+
+    holding.released.store(true, std::sync::atomic::Ordering::SeqCst);
+    holding.release.notify_waiters();
+    wait_outcome(&broker, NEW, "delivered").await;
+    wait_outcome(&broker, OLD, "superseded").await;
+    let seen = tags();
+    let at = seen.iter().position(|t| t == NEW).unwrap();
+    assert_eq!(seen[at..], [NEW.to_owned()], "nothing after the newer tag: {seen:?}");
+    broker.stop().await;
 }

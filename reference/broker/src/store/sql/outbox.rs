@@ -7,7 +7,8 @@ use tagcast_spec::Tag;
 
 use super::super::backend::{Backend, RowRef, Value, placeholders};
 use super::super::{
-    Attempt, AttemptRecord, Claim, DeliveryRecord, DeliveryState, DueDelivery, Millis, StoreResult, now_ms,
+    Attempt, AttemptRecord, Claim, DeliveryRecord, DeliveryState, DueDelivery, Millis, NewerPending, StoreResult,
+    now_ms,
 };
 use crate::matching::is_newer;
 
@@ -54,6 +55,7 @@ fn due_from(row: RowRef<'_>) -> StoreResult<DueDelivery> {
         enabled: row.flag("enabled")?,
         last_tag: row.opt_parse("last_tag")?,
         last_status: row.opt_int("last_status")?,
+        newer_pending: None,
     })
 }
 
@@ -110,8 +112,42 @@ pub(super) async fn claim_deliveries<B: Backend>(db: &B, claim: Claim<'_>) -> St
     );
     let args: Vec<Value<'_>> = ids.iter().map(Value::from).collect();
     let rows = B::fetch(&mut tx, &sql, &args).await?;
-    B::commit(tx).await?;
     let mut out = rows.iter("deliveries").map(due_from).collect::<StoreResult<Vec<_>>>()?;
+    // The other pending deliveries of the same images to the same
+    // subscribers: an older tag waits for a newer one's outcome.
+    let sql = format!(
+        "SELECT d.id, o.tag, o.next_attempt_at, o.claimed_until FROM deliveries d JOIN deliveries o \
+         ON o.service_id = d.service_id AND o.repository = d.repository AND o.state = 'pending' \
+         AND o.id <> d.id WHERE d.id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let others = B::fetch(&mut tx, &sql, &args).await?;
+    B::commit(tx).await?;
+    let mut pending: HashMap<String, Vec<NewerPending>> = HashMap::new();
+    for row in others.iter("deliveries") {
+        // A tag that does not parse cannot be compared: it holds nothing back.
+        let Ok(tag) = row.text("tag")?.parse::<Tag>() else {
+            continue;
+        };
+        // In flight: it may end any moment; else at its next attempt.
+        let in_flight = row.opt_int("claimed_until")?.is_some_and(|until| until >= claim.now);
+        let settles_at = match row.opt_int("next_attempt_at")? {
+            Some(next) if !in_flight => next.max(claim.now),
+            _ => claim.now,
+        };
+        pending
+            .entry(row.string("id")?)
+            .or_default()
+            .push(NewerPending { tag, settles_at });
+    }
+    for due in &mut out {
+        due.newer_pending = pending.remove(&due.id).and_then(|others| {
+            others
+                .into_iter()
+                .filter(|o| o.tag.channel_cmp(&due.tag) == Some(std::cmp::Ordering::Greater))
+                .min_by_key(|o| o.settles_at)
+        });
+    }
     out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     Ok(out)
 }

@@ -183,6 +183,7 @@ fn debug_output_of_every_struct_holding_a_secret_is_redacted() {
         enabled: true,
         last_tag: None,
         last_status: None,
+        newer_pending: None,
     };
     let row = ManagedHookRow {
         registry: "harbor.example.org".into(),
