@@ -125,10 +125,8 @@ pub(super) async fn claim_deliveries<B: Backend>(db: &B, claim: Claim<'_>) -> St
     B::commit(tx).await?;
     let mut pending: HashMap<String, Vec<NewerPending>> = HashMap::new();
     for row in others.iter("deliveries") {
-        // A tag that does not parse cannot be compared: it holds nothing back.
-        let Ok(tag) = row.text("tag")?.parse::<Tag>() else {
-            continue;
-        };
+        // A tag that does not decode is a corrupt row, as everywhere else.
+        let tag: Tag = row.parse("tag")?;
         // In flight: it may end any moment; else at its next attempt.
         let in_flight = row.opt_int("claimed_until")?.is_some_and(|until| until >= claim.now);
         let settles_at = match row.opt_int("next_attempt_at")? {
