@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -121,7 +122,8 @@ pub fn next_delay(failed: u32, jitter: f64, retry_after: Option<Duration>) -> Op
 }
 
 /// What one attempt's answer means (CB-10, CB-14).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum AttemptOutcome {
     /// A 2xx answer: delivered.
@@ -139,7 +141,8 @@ pub enum AttemptOutcome {
 }
 
 /// Where a delivery stands (API-11).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum DeliveryOutcome {
     /// Waiting for its first or next attempt (`nextAttemptAt`).
@@ -159,11 +162,12 @@ pub enum DeliveryOutcome {
 }
 
 /// One HTTP attempt of a delivery (API-11).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     /// 1 for the first attempt, counting on across manual redeliveries.
-    #[schemars(range(min = 1))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub number: u32,
     /// When the attempt started.
     pub started_at: DateTime<Utc>,
@@ -171,7 +175,7 @@ pub struct Attempt {
     pub duration_ms: u64,
     /// The HTTP status, if an answer arrived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 100, max = 599))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 100, max = 599)))]
     pub response_code: Option<u16>,
     /// What the answer means.
     pub outcome: AttemptOutcome,
@@ -182,16 +186,17 @@ pub struct Attempt {
 }
 
 /// One event on its way to one subscriber, with its attempts (API-11).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
-#[schemars(
+#[cfg_attr(feature = "schema", schemars(
     description = "One callback event on its way to one subscriber, with every attempt (spec/service-api.md API-11).",
     example = crate::delivery::example_delivery()
-)]
+))]
 pub struct Delivery {
     /// The event id, equal to the CloudEvent `id` and the `webhook-id`
     /// header; stable across retries and redeliveries (CB-3).
-    #[schemars(regex(pattern = "^[A-Za-z0-9_-]{1,128}$"))]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = "^[A-Za-z0-9_-]{1,128}$")))]
     pub id: String,
     /// The subscribed service.
     pub service_id: String,
@@ -210,14 +215,15 @@ pub struct Delivery {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// The HTTP status of the latest attempt that got an answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 100, max = 599))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 100, max = 599)))]
     pub response_code: Option<u16>,
     /// Every attempt, oldest first.
     pub attempts: Vec<Attempt>,
 }
 
 /// The last tag the broker delivered to a subscriber for one image (API-10).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ImageStatus {
     /// The subscribed repository.
@@ -235,7 +241,8 @@ pub struct ImageStatus {
 }
 
 /// How many deliveries of a subscription are in each outcome (API-10).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryCounts {
     /// `pending`.
@@ -249,12 +256,13 @@ pub struct DeliveryCounts {
 }
 
 /// `GET /services/{serviceId}/subscription/status` (API-10).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
-#[schemars(
+#[cfg_attr(feature = "schema", schemars(
     description = "The delivery state of one service's subscription (spec/service-api.md API-10).",
     example = crate::delivery::example_status()
-)]
+))]
 pub struct SubscriptionStatus {
     /// The service.
     pub service_id: String,
@@ -269,6 +277,7 @@ pub struct SubscriptionStatus {
     pub last_delivery: Option<Delivery>,
 }
 
+#[cfg(feature = "schema")]
 pub(crate) fn example_delivery() -> serde_json::Value {
     serde_json::json!({
         "id": "evt_01JDQ4Z8Y1S0V2W3X4Y5Z6A7B8",
@@ -290,6 +299,7 @@ pub(crate) fn example_delivery() -> serde_json::Value {
     })
 }
 
+#[cfg(feature = "schema")]
 pub(crate) fn example_status() -> serde_json::Value {
     serde_json::json!({
         "serviceId": "org.example.cwl-wes.production",

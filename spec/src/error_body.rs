@@ -8,13 +8,15 @@
 
 use std::fmt;
 
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// "Every 4xx and 5xx answer of a tagcast service has an `application/json`
 /// body of this shape, and `status` equals the HTTP status" (API-13).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[schemars(
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(
     description = "The error body of every tagcast service (spec/service-api.md API-13): the GA4GH Service Registry `Error` (`status`, `title`, `detail`) plus a stable `code` and, where a rule of the contract was broken, its requirement ID.",
     example = serde_json::json!({
         "status": 422,
@@ -23,11 +25,11 @@ use serde::{Deserialize, Serialize};
         "code": "callback_url_refused",
         "requirement": "CB-16"
     })
-)]
+))]
 pub struct ErrorBody {
     /// The HTTP status; "must match the status code in the actual HTTP
     /// response" (GA4GH).
-    #[schemars(range(min = 400, max = 599))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 400, max = 599)))]
     pub status: u16,
     /// The status's reason phrase, e.g. `Not Found`.
     pub title: String,
@@ -38,11 +40,11 @@ pub struct ErrorBody {
     /// The stable machine-readable error code. The schema admits any
     /// snake_case word, so that a validator accepts codes added later
     /// (API-13: a client treats a code it does not know like the status alone).
-    #[schemars(schema_with = "open_code")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "open_code"))]
     pub code: ErrorCode,
     /// The requirement ID of `spec/` that the request broke, e.g. `API-6`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^[A-Z]+-[1-9][0-9]*$"))]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = "^[A-Z]+-[1-9][0-9]*$")))]
     pub requirement: Option<String>,
 }
 
@@ -89,7 +91,8 @@ impl fmt::Display for ErrorBody {
 
 /// The stable error codes (API-13). Clients MUST treat an unknown code like
 /// the generic code of its status class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// 400: the body is not JSON, or not of the schema.
@@ -215,6 +218,7 @@ impl fmt::Display for ErrorCode {
 }
 
 /// The schema of `code`: open, with the known codes listed.
+#[cfg(feature = "schema")]
 fn open_code(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let known: Vec<String> = ErrorCode::ALL
         .iter()

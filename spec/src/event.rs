@@ -1,11 +1,13 @@
 //! The callback event: [`ImagePublished`] data in a CloudEvents 1.0
 //! structured envelope, [`CloudEvent`] (`spec/callbacks.md` CB-1, CB-2).
 
+#[cfg(feature = "schema")]
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+#[cfg(feature = "schema")]
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -43,14 +45,18 @@ pub const EVENT_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,128}$";
 /// Every field but `serviceId`, `image`, `tag`, `digest` and `previousTag` is
 /// derived; [`ImagePublished::new`] fills them and [`ImagePublished::check`]
 /// verifies them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
-#[schemars(
-    description = "The `data` of an `org.elixir-cloud.tagcast.image.published.v1` callback (spec/callbacks.md CB-2)."
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        description = "The `data` of an `org.elixir-cloud.tagcast.image.published.v1` callback (spec/callbacks.md CB-2)."
+    )
 )]
 pub struct ImagePublished {
     /// The `id` of the subscribed service in the registry.
-    #[schemars(length(min = 1))]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub service_id: String,
     /// The normalized repository the tag was pushed to (REF-6).
     pub image: Repository,
@@ -63,20 +69,23 @@ pub struct ImagePublished {
     pub reference: ImageReference,
     /// The tag's api-version in the canonical three-part form (TAG-6).
     #[serde(with = "canonical_version")]
-    #[schemars(
-        with = "String",
-        regex(pattern = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            with = "String",
+            regex(pattern = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+        )
     )]
     pub api_version: ApiVersion,
     /// The tag's stage.
     pub stage: Stage,
     /// The tag's timestamp as an RFC 3339 UTC date-time.
     #[serde(with = "utc_seconds")]
-    #[schemars(
+    #[cfg_attr(feature = "schema", schemars(
         with = "String",
         extend("format" = "date-time"),
         regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
-    )]
+    ))]
     pub timestamp: DateTime<Utc>,
     /// The tag the broker last delivered to this subscriber for this image,
     /// if any; always of the same stage and older (CB-15).
@@ -194,7 +203,7 @@ fn rfc3339(time: &DateTime<Utc>) -> String {
 
 /// The payload of a [`CloudEvent`]: what the envelope's `type`, `dataschema`
 /// and `subject` are for this kind of data.
-pub trait EventData: Serialize + DeserializeOwned + JsonSchema {
+pub trait EventData: Serialize + DeserializeOwned + SchemaIfEnabled {
     /// The CloudEvents `type`.
     const TYPE: &'static str;
     /// The CloudEvents `dataschema`.
@@ -210,6 +219,20 @@ pub trait EventData: Serialize + DeserializeOwned + JsonSchema {
     /// [`EventError`] naming what is wrong.
     fn check(&self) -> Result<(), EventError>;
 }
+
+/// `JsonSchema` when the `schema` feature is on, nothing otherwise: the
+/// bound [`EventData`] needs for the callback's schema.
+#[cfg(feature = "schema")]
+#[doc(hidden)]
+pub trait SchemaIfEnabled: JsonSchema {}
+#[cfg(feature = "schema")]
+impl<T: JsonSchema> SchemaIfEnabled for T {}
+/// `JsonSchema` when the `schema` feature is on, nothing otherwise.
+#[cfg(not(feature = "schema"))]
+#[doc(hidden)]
+pub trait SchemaIfEnabled {}
+#[cfg(not(feature = "schema"))]
+impl<T> SchemaIfEnabled for T {}
 
 impl EventData for ImagePublished {
     const TYPE: &'static str = IMAGE_PUBLISHED_TYPE;
@@ -370,6 +393,7 @@ impl<'de, T: EventData> Deserialize<'de> for CloudEvent<T> {
     }
 }
 
+#[cfg(feature = "schema")]
 impl<T: EventData> JsonSchema for CloudEvent<T> {
     fn schema_name() -> Cow<'static, str> {
         format!("CloudEvent_{}", T::schema_name()).into()
@@ -471,6 +495,7 @@ impl fmt::Display for CloudEvent<ImagePublished> {
     }
 }
 
+#[cfg(feature = "schema")]
 pub(crate) fn example_event() -> serde_json::Value {
     let digest = "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b";
     let event = CloudEvent::new(

@@ -6,6 +6,7 @@
 //! a callback (CB-3 to CB-6).
 
 use chrono::{DateTime, Utc};
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,8 @@ pub const OCI_TAG_PATTERN: &str = "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$";
 
 /// What happened to the tag. Only `push` exists; the broker answers 2xx and
 /// ignores anything else it cannot parse as an action (API-14).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum GenericAction {
     /// A manifest was pushed under `tag`.
@@ -25,9 +27,10 @@ pub enum GenericAction {
 
 /// `POST /hooks/generic/{token}` body: "one tag now points to one digest"
 /// (API-14).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
-#[schemars(
+#[cfg_attr(feature = "schema", schemars(
     description = "The normalized push event of the `generic` registry kind, `POST`ed to `/hooks/generic/{token}` with Standard Webhooks headers signed by the hook's secret (spec/service-api.md API-14).",
     example = serde_json::json!({
         "id": "push_7f3a9c1e",
@@ -38,11 +41,11 @@ pub enum GenericAction {
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "timestamp": "2024-02-29T23:59:59Z"
     })
-)]
+))]
 pub struct GenericEvent {
     /// The sender's event id, equal to the `webhook-id` header; the broker
     /// deduplicates by it.
-    #[schemars(regex(pattern = "^[A-Za-z0-9_-]{1,128}$"))]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = "^[A-Za-z0-9_-]{1,128}$")))]
     pub id: String,
     /// What happened.
     pub action: GenericAction,
@@ -50,7 +53,7 @@ pub struct GenericEvent {
     pub repository: Repository,
     /// The tag as pushed; any OCI tag (REF-4). Tags outside the tagcast
     /// grammar are acknowledged and ignored.
-    #[schemars(regex(pattern = "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"))]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")))]
     pub tag: String,
     /// The manifest (or index) digest the tag points to.
     pub digest: Digest,

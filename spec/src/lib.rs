@@ -10,12 +10,13 @@
 //!   [`generic`]: the Service API extension of `spec/service-api.md`;
 //! - [`event`]: the callback event, [`ImagePublished`] in a [`CloudEvent`];
 //! - [`webhook`]: Standard Webhooks signing and verification of callbacks;
-//! - [`schema`]: the JSON Schemas generated from these types, and
-//!   [`openapi`]: the broker's OpenAPI 3.1 document.
+//! - `schema`: the JSON Schemas generated from these types, and
+//!   `openapi`: the broker's OpenAPI 3.1 document — both behind the
+//!   `schema` feature (on by default), which brings schemars.
 //!
 //! This crate is small and dependency-light so that brokers, CD endpoints
-//! and CI tools can embed it: serde, semver, chrono and schemars, no async
-//! runtime.
+//! and CI tools can embed it: serde, semver and chrono (schemars with the
+//! `schema` feature), no async runtime.
 #![deny(missing_docs)]
 
 pub mod delivery;
@@ -23,9 +24,11 @@ mod error;
 pub mod error_body;
 pub mod event;
 pub mod generic;
+#[cfg(feature = "schema")]
 pub mod openapi;
 mod reference;
 mod requirement;
+#[cfg(feature = "schema")]
 pub mod schema;
 pub mod service;
 pub mod subscription;

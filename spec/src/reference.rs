@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(feature = "schema")]
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -527,6 +528,7 @@ macro_rules! string_serde {
             }
         }
 
+        #[cfg(feature = "schema")]
         impl JsonSchema for $ty {
             fn schema_name() -> Cow<'static, str> {
                 $name.into()
@@ -581,6 +583,7 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
+#[cfg(feature = "schema")]
 impl JsonSchema for Digest {
     fn schema_name() -> Cow<'static, str> {
         "Digest".into()

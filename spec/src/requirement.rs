@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(feature = "schema")]
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -117,6 +118,7 @@ impl<'de> Deserialize<'de> for ApiRequirement {
     }
 }
 
+#[cfg(feature = "schema")]
 impl JsonSchema for ApiRequirement {
     fn schema_name() -> Cow<'static, str> {
         "ApiRequirement".into()

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -18,9 +19,10 @@ use crate::{ApiRequirement, ApiVersion, Repository, Stage};
 /// "A service subscribes to the tags of one stage pushed to one or more
 /// image repositories; the broker delivers a callback to `callbackUrl` for
 /// each tag that is an update (TAG-11)."
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
-#[schemars(
+#[cfg_attr(feature = "schema", schemars(
     description = "The `subscription` extension of a GA4GH service, as written in `POST /services` and `PUT /services/{serviceId}` (spec/service-api.md API-6).",
     example = serde_json::json!({
         "images": ["docker.io/elixircloud/cwl-wes"],
@@ -30,13 +32,13 @@ use crate::{ApiRequirement, ApiVersion, Repository, Stage};
         "secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
         "registry": {"kind": "dockerhub"}
     })
-)]
+))]
 pub struct Subscription {
     /// Normalized repositories whose tags the service wants (REF-6); at
     /// least one, no duplicates.
     // No `uniqueItems`: two entries that are equal, or equal once
     // normalized, are one rule (API-6, 422), not a schema error (400).
-    #[schemars(length(min = 1))]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub images: Vec<Repository>,
     /// The one stage the service follows; tags of other stages are never
     /// delivered (TAG-9).
@@ -48,12 +50,12 @@ pub struct Subscription {
     /// Where the broker `POST`s signed callbacks: an absolute `https` URL
     /// (`http` only where the operator allows it), checked against the SSRF
     /// rule at subscribe time and at connect time (CB-16).
-    #[schemars(url, regex(pattern = "^https?://[^/?#]+"))]
+    #[cfg_attr(feature = "schema", schemars(url, regex(pattern = "^https?://[^/?#]+")))]
     pub callback_url: String,
     /// The signing secret. Write-only: "generated if absent, returned once"
     /// (API-6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("writeOnly" = true))]
+    #[cfg_attr(feature = "schema", schemars(extend("writeOnly" = true)))]
     pub secret: Option<Secret>,
     /// Which kind of container registry hosts the images, when the broker
     /// cannot derive it from the host (API-9).
@@ -205,7 +207,8 @@ impl SubscriptionError {
 
 /// Which container registry software sends the webhooks for a subscription's
 /// images (API-9, DESIGN §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RegistryKind {
     /// CNCF Distribution notifications (`registry` 2.x/3.x).
@@ -328,23 +331,31 @@ pub struct RegistryKindError(String);
 
 /// The `subscription.registry` object: which registry software hosts the
 /// images (API-9).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[schemars(description = "Which container registry hosts the subscription's images (spec/service-api.md API-9).")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(description = "Which container registry hosts the subscription's images (spec/service-api.md API-9).")
+)]
 pub struct RegistrySource {
     /// The registry software; decides the inbound webhook format.
     pub kind: RegistryKind,
     /// The registry's API base URL, when it is not `https://<image host>`
     /// (the broker re-checks tag → digest there, DESIGN §5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(url)]
+    #[cfg_attr(feature = "schema", schemars(url))]
     pub url: Option<String>,
 }
 
 /// An inbound URL that a container registry must call for a subscription's
 /// images (API-8): "one per registry source, shared by every subscription
 /// whose images live there".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[schemars(description = "Where a container registry must send its push webhooks (spec/service-api.md API-8).")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(description = "Where a container registry must send its push webhooks (spec/service-api.md API-8).")
+)]
 pub struct Hook {
     /// The registry software, and so the payload format the URL accepts.
     pub kind: RegistryKind,
@@ -355,7 +366,7 @@ pub struct Hook {
     /// in the answer to a write and in reads with the admin token, never in
     /// a public read (API-3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(url)]
+    #[cfg_attr(feature = "schema", schemars(url))]
     pub url: Option<String>,
     /// For a kind whose registry signs its requests (`ghcr`, `gitea`,
     /// `artifactory`, `generic`): the secret the broker generated for this
@@ -371,8 +382,12 @@ pub struct Hook {
 }
 
 /// What the broker did about a hook in the registry (API-18).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[schemars(description = "Whether the broker set the hook up in the registry (spec/service-api.md API-18).")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(description = "Whether the broker set the hook up in the registry (spec/service-api.md API-18).")
+)]
 pub struct ManagedHook {
     /// The state.
     pub state: ManagedState,
@@ -382,7 +397,8 @@ pub struct ManagedHook {
 }
 
 /// The state of a hook the broker manages in the registry (API-18).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ManagedState {
     /// Created by the broker.
@@ -399,7 +415,8 @@ pub enum ManagedState {
 }
 
 /// Whether the broker delivers to a subscription (API-10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SubscriptionState {
     /// Callbacks are delivered.
@@ -413,19 +430,23 @@ pub enum SubscriptionState {
 ///
 /// "Secrets are never returned by a read": `secret` is present only in the
 /// answer to the write that set or generated it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "camelCase")]
-#[schemars(description = "A stored subscription, as the broker returns it (spec/service-api.md API-8).")]
+#[cfg_attr(
+    feature = "schema",
+    schemars(description = "A stored subscription, as the broker returns it (spec/service-api.md API-8).")
+)]
 pub struct SubscriptionRecord {
     /// The subscribed repositories, normalized.
-    #[schemars(length(min = 1))]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub images: Vec<Repository>,
     /// The subscribed stage.
     pub stage: Stage,
     /// The effective requirement, the default filled in (API-7).
     pub api_version: ApiRequirement,
     /// Where callbacks go.
-    #[schemars(url)]
+    #[cfg_attr(feature = "schema", schemars(url))]
     pub callback_url: String,
     /// The registry source, given or derived.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Timelike, Utc};
+#[cfg(feature = "schema")]
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -62,7 +63,8 @@ pub const TAG_PATTERN: &str = concat!(
 
 /// The deployment stage a tag is meant for (TAG-3). Tags of different stages
 /// are never compared (TAG-9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     /// `production`: what a production deployment runs.
@@ -465,6 +467,7 @@ impl<'de> Deserialize<'de> for Tag {
     }
 }
 
+#[cfg(feature = "schema")]
 impl JsonSchema for Tag {
     fn schema_name() -> Cow<'static, str> {
         "Tag".into()
