@@ -225,7 +225,7 @@ fn openapi() -> Value {
                 "operationId": "putService",
                 "tags": ["Registration (ELIXIR cloud-registry)"],
                 "summary": "Create or replace a service (API-5)",
-                "description": "The body's `id` must equal the path's. A body without `subscription.secret` keeps the stored secret; a new subscription without one gets a generated secret, returned in this answer only.",
+                "description": "The body's `id` must equal the path's. A body without `subscription.secret` keeps the stored secret; another secret rotates it (the replaced one signs beside it for 24 hours, CB-5); a new subscription without one gets a generated secret, returned in this answer only.",
                 "security": admin(),
                 "requestBody": json_body(registration, Some(registration_example)),
                 "responses": responses(

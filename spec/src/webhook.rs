@@ -242,6 +242,11 @@ pub fn sign(secret: &Secret, id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("{SIGNATURE_VERSION},{}", BASE64.encode(mac))
 }
 
+/// How long a broker keeps signing with a subscription's previous secret
+/// after the secret was replaced (CB-5): a day, for the operator to give
+/// the CD endpoint the new one.
+pub const PREVIOUS_SECRET_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 /// The whole `webhook-signature` header value: one [`sign`] entry per secret,
 /// separated by single spaces, for sending during a key rotation (CB-5).
 pub fn signature_header(secrets: &[Secret], id: &str, timestamp: i64, body: &[u8]) -> String {

@@ -183,8 +183,14 @@ async fn attempt(state: &AppState, client: &reqwest::Client, delivery: DueDelive
     }
 
     let timestamp = chrono::Utc::now().timestamp();
-    let signature = match Secret::parse(&delivery.secret) {
-        Ok(secret) => webhook::sign(&secret, &delivery.id, timestamp, delivery.payload.as_bytes()),
+    // The current secret, and the one it replaced while its grace period
+    // lasts: one `v1` entry each (CB-5).
+    let secrets = std::iter::once(&delivery.secret)
+        .chain(&delivery.previous_secret)
+        .map(|s| Secret::parse(s))
+        .collect::<Result<Vec<_>, _>>();
+    let signature = match secrets {
+        Ok(secrets) => webhook::signature_header(&secrets, &delivery.id, timestamp, delivery.payload.as_bytes()),
         Err(err) => {
             record.error = Some(format!("the subscription's secret is unusable: {err}"));
             state.metrics.delivery("failed", None);

@@ -366,6 +366,10 @@ pub struct DueDelivery {
     pub callback_url: String,
     /// The signing secret.
     pub secret: String,
+    /// The secret it replaced, while its grace period lasts
+    /// ([`tagcast_spec::webhook::PREVIOUS_SECRET_GRACE`]): callbacks are
+    /// signed with both (CB-5).
+    pub previous_secret: Option<String>,
     /// Whether the subscription is enabled.
     pub enabled: bool,
     /// The last tag delivered to the subscriber for this repository.
@@ -405,6 +409,7 @@ impl std::fmt::Debug for DueDelivery {
             .field("created_at", &self.created_at)
             .field("callback_url", &crate::config::redact_url(&self.callback_url))
             .field("secret", &REDACTED)
+            .field("previous_secret", &self.previous_secret.as_ref().map(|_| REDACTED))
             .field("enabled", &self.enabled)
             .field("last_tag", &self.last_tag)
             .field("last_status", &self.last_status)

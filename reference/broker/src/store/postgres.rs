@@ -71,6 +71,11 @@ impl SqlStore<Postgres> {
                 "subscription registry url",
                 include_str!("../../migrations/postgres/0006_subscription_registry_url.sql"),
             ),
+            (
+                9,
+                "previous secret",
+                include_str!("../../migrations/postgres/0009_previous_secret.sql"),
+            ),
         ])
         .run(&writer)
         .await?;

@@ -83,6 +83,11 @@ impl SqlStore<Sqlite> {
                 "subscription registry url",
                 include_str!("../../migrations/sqlite/0006_subscription_registry_url.sql"),
             ),
+            (
+                9,
+                "previous secret",
+                include_str!("../../migrations/sqlite/0009_previous_secret.sql"),
+            ),
         ])
         .run(&writer)
         .await?;

@@ -509,3 +509,84 @@ async fn the_last_delivered_tag_can_be_reset() {
     assert!(body["data"].get("previousTag").is_none(), "{body}");
     s.broker.stop().await;
 }
+
+/// Whether a callback verifies with `secret` alone.
+fn verifies_with(cb: &crate::support::receiver::Received, secret: &Secret) -> bool {
+    webhook::verify(
+        std::slice::from_ref(secret),
+        Some(cb.header("webhook-id")),
+        Some(cb.header("webhook-timestamp")),
+        Some(cb.header("webhook-signature")),
+        &cb.body,
+        chrono::Utc::now().timestamp(),
+        webhook::DEFAULT_TOLERANCE,
+    )
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_replaced_secret_signs_beside_the_new_one_for_its_grace_period() {
+    // CB-5: the broker signs with every active secret; a secret replaced
+    // by a PUT stays active for PREVIOUS_SECRET_GRACE, so an endpoint that
+    // holds only the old secret, or only the new one, verifies either way.
+    let s = setup(&[], "production").await;
+    push(&s, "ev-1", "1.1-production-201108-195630", 1).await;
+    let first = s.receiver.wait_for(1).await;
+    assert_eq!(
+        first[0].header("webhook-signature").split(' ').count(),
+        1,
+        "one secret, one entry"
+    );
+
+    let new = Secret::generate(rand::random());
+    let body = crate::support::registration(
+        "svc",
+        serde_json::json!({
+            "images": [REPO],
+            "stage": "production",
+            "callbackUrl": s.receiver.url,
+            "secret": new.expose(),
+            "registry": {"kind": "distribution"}
+        }),
+    );
+    let r = s
+        .broker
+        .client
+        .put(s.broker.api("/services/svc"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+
+    push(&s, "ev-2", "1.1.0-production-201109-000000", 2).await;
+    let got = s.receiver.wait_for(2).await;
+    let cb = &got[1];
+    assert_eq!(cb.header("webhook-signature").split(' ').count(), 2, "{cb:?}");
+    assert!(
+        verifies_with(cb, &s.secret),
+        "the endpoint that holds the old secret only"
+    );
+    assert!(verifies_with(cb, &new), "the endpoint that holds the new secret only");
+
+    // The same secret again is no rotation: nothing more to sign with.
+    let r = s
+        .broker
+        .client
+        .put(s.broker.api("/services/svc"))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    push(&s, "ev-3", "1.1.0-production-201110-000000", 3).await;
+    let got = s.receiver.wait_for(3).await;
+    assert_eq!(
+        got[2].header("webhook-signature").split(' ').count(),
+        2,
+        "the previous secret's grace goes on"
+    );
+    s.broker.stop().await;
+}

@@ -437,6 +437,55 @@ async fn settings_initialize_once(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
 
+/// A replaced secret is handed out beside the new one until its grace
+/// period ends, then no more (CB-5).
+async fn a_replaced_secret_expires(store: Arc<dyn Store>) {
+    const OLD: &str = "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";
+    const NEW: &str = "whsec_bmV3c2VjcmV0bmV3c2VjcmV0bmV3c2VjcmV0";
+    store.insert_service(service("svc", &[REPO])).await.unwrap();
+    let mut replaced = service("svc", &[REPO]);
+    replaced.subscription.as_mut().unwrap().secret = NEW.into();
+    let before = now_ms();
+    assert!(!store.replace_service(replaced).await.unwrap(), "replaced, not created");
+    let after = now_ms();
+    let out = store
+        .record_inbound(vec![pushed("1.1.0-production-201108-195630", DIGEST_A, None)], 0)
+        .await
+        .unwrap();
+    let claimed = store.claim_inbound(after, after + 60_000, 10).await.unwrap();
+    assert_eq!(claimed[0].id, out[0].0);
+    let delivery = NewDelivery {
+        id: new_id(),
+        event_id: claimed[0].id.clone(),
+        service_id: "svc".into(),
+        repository: repo(),
+        tag: tag("1.1.0-production-201108-195630"),
+        digest: digest(DIGEST_A),
+        payload: "{}".into(),
+    };
+    store
+        .complete_inbound(&claimed[0].id, vec![delivery], after, None)
+        .await
+        .unwrap();
+    let grace = i64::try_from(tagcast_spec::webhook::PREVIOUS_SECRET_GRACE.as_millis()).unwrap();
+    // Just before the grace ends (counted from the replacement): both.
+    let due = store
+        .claim_deliveries(claim("w1", before + grace - 1, before + grace + 1_000, 10))
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].secret, NEW);
+    assert_eq!(due[0].previous_secret.as_deref(), Some(OLD));
+    store.release_claims(Some("w1")).await.unwrap();
+    // Once it ended: the new secret alone.
+    let due = store
+        .claim_deliveries(claim("w2", after + grace, after + grace + 60_000, 10))
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].previous_secret, None);
+}
+
 crate::store_cases!(
     services_round_trip,
     hook_sources_are_shared,
@@ -447,6 +496,7 @@ crate::store_cases!(
     outbox_claims_once_and_retries,
     gone_disables_and_claims_release,
     settings_initialize_once,
+    a_replaced_secret_expires,
 );
 
 /// Matching's queries read an index by repository (SQLite's plan; the

@@ -52,6 +52,7 @@ fn due_from(row: RowRef<'_>) -> StoreResult<DueDelivery> {
         created_at: row.int("created_at")?,
         callback_url: row.string("callback_url")?,
         secret: row.string("secret")?,
+        previous_secret: row.opt_string("previous_secret")?,
         enabled: row.flag("enabled")?,
         last_tag: row.opt_parse("last_tag")?,
         last_status: row.opt_int("last_status")?,
@@ -104,14 +105,18 @@ pub(super) async fn claim_deliveries<B: Backend>(db: &B, claim: Claim<'_>) -> St
     }
     let sql = format!(
         "SELECT d.id, d.service_id, d.repository, d.tag, d.digest, d.payload, d.attempts, \
-         d.schedule_offset, d.manual, d.created_at, d.last_status, s.callback_url, s.secret, s.enabled, i.last_tag \
+         d.schedule_offset, d.manual, d.created_at, d.last_status, s.callback_url, s.secret, s.enabled, i.last_tag, \
+         CASE WHEN s.previous_secret_until > ${} THEN s.previous_secret END AS previous_secret \
          FROM deliveries d JOIN subscriptions s ON s.service_id = d.service_id \
          LEFT JOIN subscription_images i ON i.service_id = d.service_id \
          AND i.repository = d.repository WHERE d.id IN ({})",
+        ids.len() + 1,
         placeholders(1, ids.len())
     );
     let args: Vec<Value<'_>> = ids.iter().map(Value::from).collect();
-    let rows = B::fetch(&mut tx, &sql, &args).await?;
+    let mut with_now = args.clone();
+    with_now.push(claim.now.into());
+    let rows = B::fetch(&mut tx, &sql, &with_now).await?;
     let mut out = rows.iter("deliveries").map(due_from).collect::<StoreResult<Vec<_>>>()?;
     // The other pending deliveries of the same images to the same
     // subscribers: an older tag waits for a newer one's outcome.

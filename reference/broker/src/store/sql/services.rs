@@ -67,11 +67,18 @@ async fn write_subscription<B: Backend>(
         sub.registry_url.as_deref().into(),
     ];
     if replace {
+        // A replaced secret keeps signing beside the new one for a grace
+        // period (CB-5); SET reads the row as it was before the update.
+        let grace = i64::try_from(tagcast_spec::webhook::PREVIOUS_SECRET_GRACE.as_millis()).unwrap_or(i64::MAX);
+        let mut update = args.to_vec();
+        update.push(now.saturating_add(grace).into());
         B::execute(
             tx,
             "UPDATE subscriptions SET stage = $2, api_requirement = $3, callback_url = $4, secret = $5, \
+             previous_secret = CASE WHEN secret <> $5 THEN secret ELSE previous_secret END, \
+             previous_secret_until = CASE WHEN secret <> $5 THEN $8 ELSE previous_secret_until END, \
              enabled = 1, disabled_reason = NULL, updated_at = $6, registry_url = $7 WHERE service_id = $1",
-            &args,
+            &update,
         )
         .await?;
     }

@@ -180,6 +180,7 @@ fn debug_output_of_every_struct_holding_a_secret_is_redacted() {
         created_at: 0,
         callback_url: format!("https://cd:{P}@cd.example.org/hook"),
         secret: S.into(),
+        previous_secret: Some(S.into()),
         enabled: true,
         last_tag: None,
         last_status: None,
