@@ -349,7 +349,11 @@ async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest()
     push(work, &layout, "amd64", &registry, FIRST, false);
     let digest = manifest_digest(FIRST).await;
     let pinned = format!("image: {image}:{FIRST}@{digest}");
-    wait_for("the first update", async || manifest().contains(&pinned)).await;
+    // The deployer writes the manifest, then commits: wait for both.
+    wait_for("the first update", async || {
+        manifest().contains(&pinned) && commits(&repo) >= 2
+    })
+    .await;
     assert_eq!(commits(&repo), 2, "one commit for one push");
 
     // 2. A multi-arch push (two platform manifests and an index): one update,
@@ -359,7 +363,10 @@ async fn pushes_to_a_real_registry_reach_the_deployment_pinned_to_their_digest()
     push(work, &layout, "multi", &registry, MULTI, true);
     let index_digest = manifest_digest(MULTI).await;
     let pinned = format!("image: {image}:{MULTI}@{index_digest}");
-    wait_for("the multi-arch update", async || manifest().contains(&pinned)).await;
+    wait_for("the multi-arch update", async || {
+        manifest().contains(&pinned) && commits(&repo) >= 3
+    })
+    .await;
 
     // 3. A tag outside the grammar and an older tag: no update.
     push(work, &layout, "amd64", &registry, "latest", false);
