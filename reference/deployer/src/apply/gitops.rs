@@ -149,7 +149,72 @@ impl Gitops {
         })
     }
 
+    /// The marker of an apply in progress: `<git dir>/tagcast-apply` holds
+    /// the SHA-256 of the manifest text about to be written, from before
+    /// the write until the commit.
+    async fn marker(&self) -> Result<PathBuf, ApplyError> {
+        let git_dir = PathBuf::from(self.git_out(&["rev-parse", "--git-dir"]).await?.trim());
+        Ok(self.repo.join(git_dir).join("tagcast-apply"))
+    }
+
+    /// Undoes what a deployer killed in the middle of an apply left: the
+    /// manifest written (staged or not) but not committed, or the write's
+    /// temporary sibling. Only when every change in the work tree is that
+    /// — the manifest's text is the one the marker names — so an
+    /// operator's edit is never discarded (`check_clean` refuses it). The
+    /// update is applied again from the deployer's queue afterwards.
+    async fn recover_interrupted(&self) -> Result<(), ApplyError> {
+        let marker = self.marker().await?;
+        let Ok(expected) = tokio::fs::read_to_string(&marker).await else {
+            return Ok(());
+        };
+        let status = self.git_out(&["status", "--porcelain=v1", "-uall"]).await?;
+        let manifest = self.path.to_string_lossy();
+        let folder = self.path.parent().unwrap_or(Path::new(""));
+        let mut temporaries = Vec::new();
+        let mut manifest_changed = false;
+        for line in status.lines() {
+            let (code, entry) = (line.get(..2).unwrap_or_default(), line.get(3..).unwrap_or_default());
+            let entry_path = Path::new(entry);
+            let is_temporary = code == "??"
+                && entry_path.parent().unwrap_or(Path::new("")) == folder
+                && entry_path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(".tagcast-") && n.ends_with(".tmp"));
+            if is_temporary {
+                temporaries.push(self.repo.join(entry_path));
+            } else if entry == manifest && code != "??" && !code.contains('U') {
+                manifest_changed = true;
+            } else {
+                // Someone else's change: leave everything to check_clean.
+                return Ok(());
+            }
+        }
+        if manifest_changed {
+            let text = tokio::fs::read(self.repo.join(&self.path)).await.unwrap_or_default();
+            if sha256_hex(&text) != expected.trim() {
+                return Ok(());
+            }
+            self.git_out(&["reset", "--quiet", "--", &manifest]).await?;
+            self.git_out(&["checkout", "--quiet", "--", &manifest]).await?;
+        }
+        for temporary in &temporaries {
+            let _ = tokio::fs::remove_file(temporary).await;
+        }
+        if manifest_changed || !temporaries.is_empty() {
+            tracing::warn!(
+                repo = %self.repo.display(),
+                path = %self.path.display(),
+                "undid an apply interrupted before its commit (the deployer was stopped); applying again"
+            );
+        }
+        let _ = tokio::fs::remove_file(&marker).await;
+        Ok(())
+    }
+
     pub(crate) async fn apply(&self, update: &Update) -> Result<String, ApplyError> {
+        self.recover_interrupted().await?;
         self.check_clean().await?;
         let current = self
             .git_out(&["rev-parse", "--abbrev-ref", "HEAD"])
@@ -193,6 +258,10 @@ impl Gitops {
                 update.reference
             ));
         }
+        let marker = self.marker().await?;
+        tokio::fs::write(&marker, sha256_hex(rewrite.text.as_bytes()))
+            .await
+            .map_err(|e| self.repo_err(format!("cannot write {}: {e}", marker.display())))?;
         write_atomically(&file, &rewrite.text)
             .await
             .map_err(|e| manifest_err(format!("cannot write: {e}")))?;
@@ -214,6 +283,7 @@ impl Gitops {
         let commit_args: Vec<&str> = commit_args.iter().map(String::as_str).collect();
         self.git_out(&commit_args).await?;
         let commit = self.git_out(&["rev-parse", "--short", "HEAD"]).await?.trim().to_owned();
+        let _ = tokio::fs::remove_file(&marker).await;
 
         match &remote {
             Some(remote) => {
@@ -227,6 +297,11 @@ impl Gitops {
             None => Ok(format!("committed {commit} ({old} -> {}) on {branch}", update.tag_text)),
         }
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("{:x}", sha2::Sha256::digest(bytes))
 }
 
 /// The manifest `path` inside the work tree `repo`, refusing a path that

@@ -104,6 +104,72 @@ async fn dirty_repository_is_an_error_not_an_overwrite() {
     assert_eq!(git(dir.path(), &["rev-list", "--count", "HEAD"]).trim(), "1");
 }
 
+/// What a deployer SIGKILLed between writing the manifest and committing
+/// it leaves: the marker naming the text it wrote, that text staged, and
+/// the write's temporary sibling of another attempt.
+fn interrupted(dir: &Path, text: &str, marked: &str) {
+    use sha2::Digest as _;
+    std::fs::write(dir.join("deployment.yaml"), text).unwrap();
+    git(dir, &["add", "deployment.yaml"]);
+    std::fs::write(dir.join(".tagcast-Xy12ab.tmp"), "half a manif").unwrap();
+    std::fs::write(
+        dir.join(".git/tagcast-apply"),
+        format!("{:x}", sha2::Sha256::digest(marked.as_bytes())),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs git"]
+async fn an_apply_interrupted_before_its_commit_is_undone_and_done_again() {
+    let dir = tempfile::tempdir().unwrap();
+    repo(dir.path());
+    let written = format!("spec:\n  containers:\n    - name: wes\n      image: elixircloud/cwl-wes:{V2}\n");
+    interrupted(dir.path(), &written, &written);
+    let state = state_with(mode(dir.path())).await;
+    send(&state, callback("evt_3", V3)).await;
+    run_pending(&state).await.unwrap();
+    let history = state.store.history(1).await.unwrap();
+    assert_eq!(history[0].outcome, Outcome::Applied, "{}", history[0].reason);
+    assert_eq!(git(dir.path(), &["rev-list", "--count", "HEAD"]).trim(), "2");
+    let message = git(dir.path(), &["log", "-1", "--format=%s"]);
+    assert!(
+        message.starts_with(&format!("tagcast: {IMAGE} {V1} -> {V3}")),
+        "{message}"
+    );
+    assert_eq!(
+        git(dir.path(), &["status", "--porcelain", "-uall"]),
+        "",
+        "clean, the temporary file gone"
+    );
+    assert!(!dir.path().join(".git/tagcast-apply").exists(), "the marker is removed");
+}
+
+#[tokio::test]
+#[ignore = "needs git"]
+async fn a_change_the_marker_does_not_name_is_not_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    repo(dir.path());
+    // The operator edited the manifest after the interrupted apply.
+    interrupted(dir.path(), "hand edit\n", "what the deployer wrote\n");
+    let state = state_with(mode(dir.path())).await;
+    send(&state, callback("evt_3", V3)).await;
+    run_pending(&state).await.unwrap();
+    let history = state.store.history(1).await.unwrap();
+    assert_eq!(history[0].outcome, Outcome::Failed);
+    assert!(
+        history[0].reason.contains("work tree is not clean"),
+        "{}",
+        history[0].reason
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("deployment.yaml")).unwrap(),
+        "hand edit\n"
+    );
+    assert!(dir.path().join(".tagcast-Xy12ab.tmp").exists(), "nothing removed");
+    assert_eq!(git(dir.path(), &["rev-list", "--count", "HEAD"]).trim(), "1");
+}
+
 fn mode_at(dir: &Path, path: &str) -> Applier {
     let Applier::Gitops(mut gitops) = mode(dir) else {
         unreachable!()
