@@ -128,8 +128,8 @@ pub fn next_delay(failed: u32, jitter: f64, retry_after: Option<Duration>) -> Op
 pub enum AttemptOutcome {
     /// A 2xx answer: delivered.
     Success,
-    /// No answer within [`ATTEMPT_TIMEOUT`], a connection error, a 3xx, 408,
-    /// 409, 429 or 5xx: try again on schedule.
+    /// No answer within 10 s (the attempt timeout), a connection error, a
+    /// 3xx, 408, 409, 429 or 5xx: try again on schedule.
     Retry,
     /// Any other 4xx: the endpoint will not accept this event; no retry.
     Permanent,

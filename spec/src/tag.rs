@@ -41,6 +41,11 @@ macro_rules! time {
     };
 }
 
+/// The length of the longest tag of the grammar: three 20-digit numbers
+/// (`u64::MAX`), two dots, `-development-` and the 13-character timestamp
+/// (`spec/tags.md`: 3 × 20 + 2 + 1 + 11 + 1 + 13). The schema's `maxLength`.
+pub(crate) const MAX_TAG_LENGTH: usize = 88;
+
 /// The tag grammar as one ECMA-262 regular expression (JSON Schema `pattern`).
 ///
 /// It accepts exactly the strings that [`Tag::parse`] accepts: calendar
@@ -491,7 +496,7 @@ impl JsonSchema for Tag {
                 "these rules, calendar and number bounds included."
             ),
             "pattern": TAG_PATTERN,
-            "maxLength": 128,
+            "maxLength": MAX_TAG_LENGTH,
             "examples": ["1.1.0-production-201108-195630", "1.1-demo-201108-195630", "2.0.1-staging-240229-000000"]
         })
     }

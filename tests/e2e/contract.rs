@@ -68,20 +68,37 @@ fn there_is_a_page_per_schema_and_index_html_is_self_contained() {
         "an anchor per property"
     );
     assert!(
-        html.contains("<a class=\"req\" href=\"../../spec/callbacks.md#CB-16\">CB-16</a>"),
-        "requirement IDs link to spec/"
+        html.contains("<a class=\"req\" href=\"#CB-16\">CB-16</a>")
+            && html.contains("<section class=\"requirement\" id=\"CB-16\">"),
+        "requirement IDs link to the requirement rendered in the page"
     );
 }
 
-/// Headless Chromium renders `index.html`: not blank, every schema's title there.
-#[test]
-#[ignore = "needs chromium"]
-fn index_html_renders_in_chromium() {
-    let dir = tempfile::tempdir().unwrap();
-    generate(dir.path());
-    let profile = tempfile::tempdir().unwrap();
-    let index = dir.path().join("index.html");
-    let out = Command::new("chromium")
+/// Reports the layout of the page it is appended to into the parent page
+/// (the frame that sets the viewport's width): the document's scroll and
+/// client widths, how many property names there are and which of them
+/// wrap, and the elements sticking out, for the failure message.
+const MEASURE: &str = r#"<script>(function () {
+  var d = document.documentElement, wide = [], broken = [];
+  document.querySelectorAll('body *').forEach(function (e) {
+    if (e.getBoundingClientRect().right > d.clientWidth + 0.5 && !e.closest('.scroll') && wide.length < 10)
+      wide.push(e.tagName + '.' + e.className + ' ' + e.textContent.slice(0, 60));
+  });
+  var props = document.querySelectorAll('code.prop');
+  props.forEach(function (e) { if (e.getClientRects().length > 1) broken.push(e.textContent); });
+  var titles = [];
+  document.querySelectorAll('article > section > h3').forEach(function (h) { titles.push(h.textContent); });
+  var out = parent.document.createElement('pre');
+  out.id = 'measure';
+  out.textContent = JSON.stringify({scrollWidth: d.scrollWidth, clientWidth: d.clientWidth,
+    props: props.length, broken: broken, wide: wide, titles: titles,
+    bodyText: document.body.innerText.length});
+  parent.document.body.appendChild(out);
+})();</script>"#;
+
+fn chromium(profile: &std::path::Path) -> Command {
+    let mut command = Command::new("chromium");
+    command
         .args([
             "--headless",
             "--no-sandbox",
@@ -90,20 +107,43 @@ fn index_html_renders_in_chromium() {
             "--disable-component-update",
             "--disable-sync",
             "--no-first-run",
+            "--hide-scrollbars",
         ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", index.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let body = dom.split("<body>").nth(1).unwrap_or_default();
+        .arg(format!("--user-data-dir={}", profile.display()));
+    command
+}
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(png: &[u8]) -> (u32, u32) {
     assert!(
-        body.len() > 10_000,
-        "the rendered page is (nearly) blank: {} bytes",
-        body.len()
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && &png[12..16] == b"IHDR",
+        "not a PNG"
     );
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    (be(&png[16..20]), be(&png[20..24]))
+}
+
+/// Headless Chromium renders `index.html` at a desktop (1280 px) and a phone
+/// (390 px) width: a screenshot of each (kept in the target directory, see
+/// the output), and a measuring copy of the page in a frame of that width
+/// reports its layout: nothing wider than the viewport, no property name
+/// broken across lines, every schema's title rendered, text on the page.
+#[test]
+#[ignore = "needs chromium"]
+fn index_html_renders_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path());
+    let profile = tempfile::tempdir().unwrap();
+    let index = dir.path().join("index.html");
+    let html = std::fs::read_to_string(&index).unwrap();
+    std::fs::write(
+        dir.path().join("measured.html"),
+        html.replace("</body>", &format!("{MEASURE}</body>")),
+    )
+    .unwrap();
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("schema-docs");
+    std::fs::create_dir_all(&shots).unwrap();
+
     let mut titles = Vec::new();
     for entry in std::fs::read_dir(path("schemas")).unwrap() {
         let p = entry.unwrap().path();
@@ -113,7 +153,93 @@ fn index_html_renders_in_chromium() {
         }
     }
     assert!(titles.len() >= 9, "{titles:?}");
-    for title in titles {
-        assert!(dom.contains(&format!(">{title}</a></h2>")), "{title} is not rendered");
+
+    for (name, width, height) in [("desktop", 1280_u32, 900_u32), ("phone", 390, 844)] {
+        let shot = shots.join(format!("index-{name}.png"));
+        let _ = std::fs::remove_file(&shot);
+        let out = chromium(profile.path())
+            .arg(format!("--window-size={width},{height}"))
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(format!("file://{}", index.display()))
+            .output()
+            .expect("chromium runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot {}: {e}", shot.display()));
+        assert_eq!(png_size(&png), (width, height), "{name} screenshot size");
+        assert!(
+            png.len() > 20_000,
+            "{name} screenshot is nearly blank: {} bytes",
+            png.len()
+        );
+        println!("{name} screenshot: {}", shot.display());
+
+        // Chromium's windows are at least 500 px wide, so the phone width is
+        // a frame's; the page inside measures itself.
+        let frame = dir.path().join(format!("frame-{name}.html"));
+        std::fs::write(
+            &frame,
+            format!(
+                "<!DOCTYPE html><html><body style=\"margin:0\"><iframe src=\"measured.html\" \
+                 width=\"{width}\" height=\"{height}\" style=\"border:0;display:block\"></iframe></body></html>"
+            ),
+        )
+        .unwrap();
+        let out = chromium(profile.path())
+            .arg("--allow-file-access-from-files")
+            .arg(format!("--window-size={},{}", width.max(500) + 20, height + 20))
+            .arg("--dump-dom")
+            .arg(format!("file://{}", frame.display()))
+            .output()
+            .expect("chromium runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let dom = String::from_utf8_lossy(&out.stdout);
+        let json = dom
+            .split("<pre id=\"measure\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</pre>").next())
+            .unwrap_or_else(|| panic!("{name}: the page did not report its layout: {dom}"))
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&");
+        let layout: serde_json::Value = serde_json::from_str(&json).unwrap();
+        println!(
+            "{name}: scroll width {} px, viewport {} px, {} property names",
+            layout["scrollWidth"], layout["clientWidth"], layout["props"]
+        );
+        let (scroll, client) = (
+            layout["scrollWidth"].as_u64().unwrap(),
+            layout["clientWidth"].as_u64().unwrap(),
+        );
+        assert_eq!(client, u64::from(width), "{name}: the frame sets the viewport");
+        assert!(
+            scroll <= client,
+            "{name}: the page is {scroll} px wide in a {client} px viewport; sticking out: {}",
+            layout["wide"]
+        );
+        assert!(
+            layout["props"].as_u64().unwrap() > 100,
+            "{name}: property names rendered"
+        );
+        assert_eq!(
+            layout["broken"],
+            serde_json::json!([]),
+            "{name}: property names broken across lines"
+        );
+        assert!(
+            layout["bodyText"].as_u64().unwrap() > 10_000,
+            "{name}: the page is (nearly) blank"
+        );
+        let rendered: Vec<&str> = layout["titles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t.as_str())
+            .collect();
+        for title in &titles {
+            assert!(
+                rendered.contains(&title.as_str()),
+                "{name}: {title} is not rendered: {rendered:?}"
+            );
+        }
     }
 }

@@ -37,12 +37,13 @@ pub(super) fn documents() -> Vec<Document> {
 /// - an optional property is absent, never `null`: serde accepts `null` for
 ///   an `Option`, but the contract does not allow senders to write it, and
 ///   GA4GH's optional fields are plain strings;
-/// - doc-comment line breaks inside a paragraph become spaces.
+/// - doc-comment line breaks inside a paragraph become spaces (list items
+///   keep theirs), and rustdoc link syntax goes.
 pub(crate) fn tidy(value: &mut Value) {
     match value {
         Value::Object(object) => {
             if let Some(Value::String(description)) = object.get_mut("description") {
-                *description = unwrap_lines(description);
+                *description = super::docs::text::strip_rustdoc_links(&super::docs::text::unwrap_lines(description));
             }
             let required: Vec<String> = object
                 .get("required")
@@ -97,13 +98,6 @@ fn strip_null(property: &mut Value) {
         object.extend(schema);
         object.extend(rest);
     }
-}
-
-fn unwrap_lines(text: &str) -> String {
-    text.split("\n\n")
-        .map(|paragraph| paragraph.split('\n').map(str::trim).collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join("\n\n")
 }
 
 #[cfg(test)]
