@@ -312,6 +312,9 @@ fn constraints(schema: &Value) -> Vec<Constraint> {
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
         out.push(Constraint::Pattern(pattern.to_owned()));
     }
+    if let Some(not) = schema.get("not") {
+        out.push(not_constraint(not));
+    }
     let keys = [
         ("minLength", "min length"),
         ("maxLength", "max length"),
@@ -337,6 +340,21 @@ fn constraints(schema: &Value) -> Vec<Constraint> {
     }
     out
 }
+
+/// A `not` clause in words where it is the one the generator adds to
+/// anchored patterns (`schema::end_at_end_of_text`): `$` lets Python's `re`,
+/// PCRE and Java accept a final newline, and the clause refuses it in every
+/// dialect. Any other `not` is shown as its JSON.
+fn not_constraint(not: &Value) -> Constraint {
+    if *not == serde_json::json!({"type": "string", "pattern": "\\n"}) {
+        Constraint::Flag(NO_NEWLINE)
+    } else {
+        Constraint::Value("not", not.to_string())
+    }
+}
+
+/// How the docs read `not: {type: string, pattern: "\n"}`.
+const NO_NEWLINE: &str = "no newline, not even a trailing one";
 
 /// A schema with what does not change its meaning removed, and OpenAPI's
 /// component references written as `$defs` ones, so that a definition can be

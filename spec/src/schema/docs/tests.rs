@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Document, JSON_SCHEMA_FORMATS, LONG_PATTERN, Page, pages, spec_text, text::esc};
+use super::{Document, JSON_SCHEMA_FORMATS, LONG_PATTERN, NO_NEWLINE, Page, pages, spec_text, text::esc};
 
 fn generated() -> (Vec<Document>, Vec<Page>) {
     let documents = crate::schema::documents();
@@ -221,6 +221,33 @@ pub(super) fn check_requirement_links(text: &str) -> Result<(), String> {
     }
     if count == 0 {
         return Err("no requirement links".into());
+    }
+    Ok(())
+}
+
+/// Every anchored pattern is followed by the words for the `not` clause
+/// that refuses a trailing newline, and no `not` clause is shown as JSON.
+pub(super) fn check_not_clauses(text: &str) -> Result<(), String> {
+    let mut anchored = 0;
+    for end in ["$</code>", "$`"] {
+        for (i, _) in text.match_indices(end) {
+            let rest = &text[i + end.len()..];
+            let rest = rest.strip_prefix("</details>").unwrap_or(rest);
+            let next: String = rest.chars().take(NO_NEWLINE.len() + 12).collect();
+            if !next.contains(NO_NEWLINE) {
+                let start = text[..i].char_indices().rev().nth(40).map_or(0, |(j, _)| j);
+                return Err(format!("no {NO_NEWLINE:?} after the pattern …{}", &text[start..i + 1]));
+            }
+            anchored += 1;
+        }
+    }
+    for noise in ["not: <code>", "not: `", "&quot;not&quot;", "\"not\":"] {
+        if text.contains(noise) {
+            return Err(format!("a not clause shown as JSON: {noise}"));
+        }
+    }
+    if anchored == 0 {
+        return Err("no anchored pattern to check".into());
     }
     Ok(())
 }
@@ -473,3 +500,40 @@ fn tag_length_limit_agrees_with_the_prose() {
     assert!(html.contains(&format!("max length: <code>{stated}</code>")));
 }
 
+/// The `not: {type: string, pattern: "\n"}` added to every anchored pattern
+/// reads as words next to the pattern, not as JSON, on every page that shows
+/// a pattern.
+#[test]
+fn the_trailing_newline_clause_reads_as_words() {
+    let (_, pages) = generated();
+    let mut checked = 0;
+    for p in pages.iter().filter(|p| p.text.contains("pattern")) {
+        match check_not_clauses(&p.text) {
+            Ok(()) => checked += 1,
+            Err(e) if e.starts_with("no anchored") => {}
+            Err(e) => panic!("{}: {e}", p.file_name),
+        }
+    }
+    assert!(checked >= 5, "{checked} pages with anchored patterns");
+    let document = Document {
+        file_name: "x.schema.json",
+        schema: json!({"title": "x", "type": "string", "pattern": "^a$",
+                       "not": {"type": "string", "pattern": "\\n"}}),
+    };
+    let small = super::pages(&[document]);
+    let html = page(&small, "index.html");
+    assert!(
+        html.contains(&format!(
+            "pattern: <code class=\"pattern\">^a$</code></li><li>{NO_NEWLINE}</li>"
+        )),
+        "{html}"
+    );
+    assert!(page(&small, "x.md").contains(&format!("- pattern: `^a$`\n- {NO_NEWLINE}\n")));
+    // Another `not` is not dressed up as the newline rule.
+    let document = Document {
+        file_name: "y.schema.json",
+        schema: json!({"title": "y", "type": "string", "not": {"const": "x"}}),
+    };
+    let small = super::pages(&[document]);
+    assert!(page(&small, "index.html").contains("not: <code>{&quot;const&quot;:&quot;x&quot;}</code>"));
+}
