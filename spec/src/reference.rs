@@ -171,7 +171,23 @@ impl Repository {
                 ),
             ));
         }
-        Ok(reference.repository())
+        // REF-3 holds for the normalized name too, as Distribution checks
+        // `docker.io/library/…` after adding the prefix: a short name that
+        // fits only before normalizing would not parse again once printed.
+        let repository = reference.repository();
+        let name_len = repository.domain.len() + 1 + repository.path.len();
+        if name_len > MAX_NAME_LENGTH {
+            return Err(ReferenceError::new(
+                input,
+                0,
+                "REF-3",
+                format!(
+                    "name is {name_len} characters long once normalized to {}/…, at most {MAX_NAME_LENGTH} are allowed",
+                    repository.domain
+                ),
+            ));
+        }
+        Ok(repository)
     }
 
     /// The registry: `host[:port]`, `docker.io` for Docker Hub.
@@ -601,7 +617,22 @@ impl JsonSchema for Digest {
 
 #[cfg(test)]
 mod tests {
-    use super::is_path_component;
+    use super::{MAX_NAME_LENGTH, Repository, is_path_component};
+
+    /// Fuzz regression (`fuzz/`, target `image_reference`, 2026-11-28): a
+    /// 241-character Docker Hub short name was accepted, printed as
+    /// `docker.io/library/…` (259 characters) and then refused.
+    #[test]
+    fn a_short_name_too_long_once_normalized_is_refused() {
+        let input = "doc90doc908--8--erdqdo90--8--8--er0--8--er08--8--erc908--4e-88--r-dqdo90--8--eqdor-dqdo90--8--eqdoc908--8--erdqyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyydo90--8--er08--8--erc90--er0--8--er08--8--erc908--4e-88--r-dqdo90--8--eqdoc908--8--erd8--4--e";
+        let err = Repository::parse(input).unwrap_err();
+        assert_eq!(err.requirement(), "REF-3", "{err}");
+        // The longest short name that fits once normalized still round-trips.
+        let fits = "a".repeat(MAX_NAME_LENGTH - "docker.io/library/".len());
+        let repository = Repository::parse(&fits).unwrap();
+        assert_eq!(Repository::parse(&repository.to_string()).unwrap(), repository);
+        assert!(Repository::parse(&format!("{fits}a")).is_err());
+    }
 
     #[test]
     fn path_components() {
