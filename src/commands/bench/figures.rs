@@ -177,7 +177,13 @@ pub struct Latency {
     pub images: usize,
     pub hooks_sent: u64,
     pub hooks_failed: u64,
+    /// Tags that got a callback: fewer than the hooks when a newer tag of
+    /// an image was queued before an older one's first attempt, which is
+    /// then superseded and never sent (CB-15).
     pub callbacks_received: u64,
+    /// Images whose newest tag got its callback: all of them, or a push
+    /// was lost.
+    pub newest_received: usize,
     #[serde(flatten)]
     pub percentiles: Option<Percentiles>,
 }
@@ -220,6 +226,10 @@ pub async fn latency(bench: &Bench, rate: u32, duration: Duration) -> anyhow::Re
             last.iter().filter(|t| !t.is_empty()).all(|t| r.arrivals(t).is_some())
         })
         .await;
+    let newest_received = last
+        .iter()
+        .filter(|t| !t.is_empty() && bench.received.arrivals(t).is_some())
+        .count();
     let sample: Vec<Duration> = sent
         .iter()
         .filter_map(|(tag, at)| Some(bench.received.arrivals(tag)?.first.saturating_duration_since(*at)))
@@ -231,6 +241,7 @@ pub async fn latency(bench: &Bench, rate: u32, duration: Duration) -> anyhow::Re
         hooks_sent: total,
         hooks_failed: failed,
         callbacks_received: sample.len() as u64,
+        newest_received,
         percentiles: Percentiles::of(sample),
     })
 }

@@ -157,8 +157,8 @@ impl Report {
             row(
                 "  hooks sent / callbacks received",
                 format!(
-                    "{} / {} ({} failed)",
-                    l.hooks_sent, l.callbacks_received, l.hooks_failed
+                    "{} / {} ({} failed; the rest superseded, CB-15); {} of {} images on their newest tag",
+                    l.hooks_sent, l.callbacks_received, l.hooks_failed, l.newest_received, l.images
                 ),
             );
         }
