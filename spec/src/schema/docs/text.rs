@@ -176,12 +176,14 @@ pub(crate) fn next_requirement(text: &str, known: impl Fn(&str) -> bool) -> Opti
 pub(crate) fn html_inline(text: &str, link: &dyn Fn(&str) -> Option<String>) -> String {
     let text = markdown_links_as_text(&strip_rustdoc_links(text));
     let mut out = String::new();
+    // Strong text may hold code spans (`**API-6** (The `x` object).`), so
+    // its state carries across them.
+    let mut strong = false;
     for (i, piece) in text.split('`').enumerate() {
         if i % 2 == 1 {
             let _ = write!(out, "<code>{}</code>", esc(piece));
             continue;
         }
-        let mut strong = false;
         for (j, part) in piece.split("**").enumerate() {
             if j > 0 {
                 out.push_str(if strong { "</strong>" } else { "<strong>" });
@@ -191,9 +193,9 @@ pub(crate) fn html_inline(text: &str, link: &dyn Fn(&str) -> Option<String>) -> 
                 link(id).map(|href| format!("<a class=\"req\" href=\"{href}\">{id}</a>"))
             }));
         }
-        if strong {
-            out.push_str("</strong>");
-        }
+    }
+    if strong {
+        out.push_str("</strong>");
     }
     out
 }
@@ -288,6 +290,11 @@ mod tests {
             html_inline("a <b> (TAG-10), `CB-5`, **API-3** not XAPI-3, API-x or TAG-1a", &link),
             "a &lt;b&gt; (<a class=\"req\" href=\"#TAG-10\">TAG-10</a>), <code>CB-5</code>, \
              <strong><a class=\"req\" href=\"#API-3\">API-3</a></strong> not XAPI-3, API-x or TAG-1a"
+        );
+        // Strong text around a code span stays strong (API-6's heading).
+        assert_eq!(
+            html_inline("**API-6 (The `subscription` object).** A", &link),
+            "<strong><a class=\"req\" href=\"#API-6\">API-6</a> (The <code>subscription</code> object).</strong> A"
         );
         assert_eq!(
             html_inline("see [the vectors](../conformance/) and DESIGN-1", &link),
