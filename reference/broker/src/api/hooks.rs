@@ -38,13 +38,25 @@ async fn receive_hook(
     let not_found = || ApiError::new(ErrorCode::NotFound, "no such hook");
     let Some(adapter) = inbound::adapter(&kind) else {
         state.metrics.hook_rejected("unknown", "unknown_kind");
+        // The token is a credential: never logged, not even a wrong one
+        // (it may be a real token sent to the wrong kind).
+        tracing::warn!(
+            kind = %kind.escape_debug().take(64).collect::<String>(),
+            served = %served_kinds(),
+            "inbound hook refused: this broker serves no such kind (404)"
+        );
         return Err(not_found());
     };
     let kind = adapter.kind().as_str();
     let source = match state.store.hook_source_by_token(&token).await? {
         Some(source) if source.kind == kind => source,
-        _ => {
+        found => {
             state.metrics.hook_rejected(kind, "unknown_token");
+            let why = match found {
+                Some(_) => "the token belongs to a hook of another kind",
+                None => "no hook source has this token",
+            };
+            tracing::warn!(kind, reason = why, "inbound hook refused: unknown token (404)");
             return Err(not_found());
         }
     };
@@ -137,4 +149,9 @@ async fn receive_hook(
         "inbound hook stored"
     );
     Ok((StatusCode::ACCEPTED, axum::Json(json!({ "events": out }))).into_response())
+}
+
+/// The served kinds, comma-separated, for log lines.
+fn served_kinds() -> String {
+    inbound::SERVED_KINDS.map(|k| k.as_str()).join(", ")
 }

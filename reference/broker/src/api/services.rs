@@ -300,8 +300,29 @@ struct Prepared {
     new_secret: Option<String>,
 }
 
+/// 422 for a `subscription.registry.kind` this broker has no adapter for,
+/// naming the kinds it serves (those `service-info` lists), instead of
+/// serde's `unknown variant` at API-5: the kind is a subscription rule (API-9).
+fn check_kind(value: &Value) -> Result<(), ApiError> {
+    let Some(kind) = value["subscription"]["registry"]["kind"].as_str() else {
+        return Ok(());
+    };
+    if SERVED_KINDS.iter().any(|k| k.as_str() == kind) {
+        return Ok(());
+    }
+    let served = SERVED_KINDS.map(|k| k.as_str()).join(", ");
+    Err(ApiError::new(
+        ErrorCode::InvalidSubscription,
+        format!(
+            "invalid subscription: registry.kind {kind:?} is not served by this broker; it serves {served} (API-9)"
+        ),
+    )
+    .requirement("API-9"))
+}
+
 async fn prepare(state: &AppState, value: Value, existing_secret: Option<String>) -> Result<Prepared, ApiError> {
-    let registration: ServiceRegistration = serde_json::from_value(value).map_err(|err| {
+    check_kind(&value)?;
+    let registration: ServiceRegistration = serde_path_to_error::deserialize(value).map_err(|err| {
         ApiError::new(ErrorCode::InvalidRequest, format!("invalid service: {err}")).requirement("API-5")
     })?;
     let service_type = &registration.service.service.service_type;

@@ -54,7 +54,7 @@ impl Adapter for Acr {
     }
 
     fn parse(&self, _headers: &HeaderMap, body: &[u8]) -> Result<Event, String> {
-        serde_json::from_slice(body).map_err(|err| format!("expected an ACR event (id, action, target): {err}"))
+        super::json(body).map_err(|err| format!("expected an ACR event (id, action, target): {err}"))
     }
 
     fn authenticate(

@@ -71,8 +71,7 @@ impl Adapter for Artifactory {
     }
 
     fn parse(&self, _headers: &HeaderMap, body: &[u8]) -> Result<Delivery, String> {
-        let event: Event =
-            serde_json::from_slice(body).map_err(|err| format!("not an Artifactory webhook event: {err}"))?;
+        let event: Event = super::json(body).map_err(|err| format!("not an Artifactory webhook event: {err}"))?;
         Ok(Delivery {
             id: body_hash(body),
             event,

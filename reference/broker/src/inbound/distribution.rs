@@ -71,7 +71,7 @@ impl Adapter for Distribution {
                 "content type {content_type:?} is not {EVENTS_V1} or {EVENTS_V2}"
             ));
         }
-        serde_json::from_slice(body).map_err(|err| format!("not a notification envelope: {err}"))
+        super::json(body).map_err(|err| format!("not a notification envelope: {err}"))
     }
 
     fn authenticate(

@@ -55,8 +55,7 @@ impl Adapter for Dockerhub {
     }
 
     fn parse(&self, _headers: &HeaderMap, body: &[u8]) -> Result<Delivery, String> {
-        let payload = serde_json::from_slice(body)
-            .map_err(|err| format!("expected push_data and repository.repo_name: {err}"))?;
+        let payload = super::json(body).map_err(|err| format!("expected push_data and repository.repo_name: {err}"))?;
         Ok(Delivery {
             hash: body_hash(body),
             payload,

@@ -64,7 +64,7 @@ impl Adapter for Ecr {
     }
 
     fn parse(&self, _headers: &HeaderMap, body: &[u8]) -> Result<Event, String> {
-        serde_json::from_slice(body).map_err(|err| {
+        super::json(body).map_err(|err| {
             format!("expected an EventBridge event (id, detail-type, source, account, region, detail): {err}")
         })
     }
@@ -107,7 +107,7 @@ impl Adapter for Ecr {
                 source.registry
             ));
         }
-        let detail: ImageAction = serde_json::from_value(event.detail.clone()).unwrap_or_default();
+        let detail: ImageAction = super::json_value(event.detail.clone()).unwrap_or_default();
         if let Some(result) = detail.result.as_deref().filter(|r| *r != "SUCCESS") {
             return ignored(format!("the image action did not succeed (result {result:?})"));
         }

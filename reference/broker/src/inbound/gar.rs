@@ -80,14 +80,14 @@ impl Adapter for Gar {
     }
 
     fn parse(&self, _headers: &HeaderMap, body: &[u8]) -> Result<Pushed, String> {
-        let envelope: Envelope = serde_json::from_slice(body).map_err(|err| {
+        let envelope: Envelope = super::json(body).map_err(|err| {
             format!("expected a Pub/Sub push envelope {{\"message\": {{\"data\", \"messageId\"}}}}: {err}")
         })?;
         let data = envelope.message.data.ok_or("the Pub/Sub message has no data")?;
         let data = base64::engine::general_purpose::STANDARD
             .decode(data.trim())
             .map_err(|err| format!("message.data is not base64: {err}"))?;
-        let notification: Notification = serde_json::from_slice(&data).map_err(|err| {
+        let notification: Notification = super::json(&data).map_err(|err| {
             format!("message.data is not an Artifact Registry notification {{\"action\", \"digest\", \"tag\"}}: {err}")
         })?;
         let id = envelope

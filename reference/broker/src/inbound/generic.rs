@@ -22,7 +22,7 @@ impl Adapter for Generic {
     }
 
     fn parse(&self, _headers: &HeaderMap, body: &[u8]) -> Result<GenericEvent, String> {
-        serde_json::from_slice(body).map_err(|err| format!("not a generic push event: {err}"))
+        super::json(body).map_err(|err| format!("not a generic push event: {err}"))
     }
 
     fn authenticate(

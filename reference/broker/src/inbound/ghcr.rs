@@ -163,7 +163,7 @@ impl Adapter for Ghcr {
         let json = json_body(headers, body)?;
         let event = match name {
             "ping" => {
-                serde_json::from_slice::<serde_json::Value>(&json)
+                super::json::<serde_json::Value>(&json)
                     .ok()
                     .filter(serde_json::Value::is_object)
                     .ok_or("a ping that is not a JSON object")?;
@@ -171,7 +171,7 @@ impl Adapter for Ghcr {
             }
             "package" | "registry_package" => {
                 let envelope: PackageEnvelope =
-                    serde_json::from_slice(&json).map_err(|err| format!("not a GitHub {name} event: {err}"))?;
+                    super::json(&json).map_err(|err| format!("not a GitHub {name} event: {err}"))?;
                 Event::Package {
                     action: envelope.action,
                     package: Box::new(envelope.package),

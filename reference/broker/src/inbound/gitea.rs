@@ -111,7 +111,7 @@ impl Adapter for Gitea {
             .map_or_else(|| body_hash(&signed), str::to_owned);
         let event = if name == "package" {
             let payload: PackagePayload =
-                serde_json::from_slice(&signed).map_err(|err| format!("not a Gitea package event: {err}"))?;
+                super::json(&signed).map_err(|err| format!("not a Gitea package event: {err}"))?;
             Event::Package {
                 action: payload.action,
                 package: payload.package,

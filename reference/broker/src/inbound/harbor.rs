@@ -92,11 +92,11 @@ impl Adapter for Harbor {
     }
 
     fn parse(&self, headers: &HeaderMap, body: &[u8]) -> Result<Event, String> {
-        let value: serde_json::Value = serde_json::from_slice(body).map_err(|err| format!("not JSON: {err}"))?;
+        let value: serde_json::Value = super::json(body).map_err(|err| format!("not JSON: {err}"))?;
         // The Content-Type tells the formats apart; a CloudEvent sent as
         // `application/json` is recognised by its `specversion`.
         if content_type(headers) == CLOUDEVENTS_JSON || value.get("specversion").is_some() {
-            let event: CloudEvent = serde_json::from_value(value)
+            let event: CloudEvent = super::json_value(value)
                 .map_err(|err| format!("not a Harbor CloudEvent (specversion, id, type, data): {err}"))?;
             if event.specversion != "1.0" {
                 return Err(format!("CloudEvents specversion {:?} is not 1.0", event.specversion));
@@ -108,7 +108,7 @@ impl Adapter for Harbor {
                 data: event.data,
             })
         } else {
-            let event: DefaultPayload = serde_json::from_value(value)
+            let event: DefaultPayload = super::json_value(value)
                 .map_err(|err| format!("not a Harbor Default payload (type, event_data): {err}"))?;
             Ok(Event {
                 // `pushImage` is Harbor 1.x's name for the same event.

@@ -57,7 +57,7 @@ impl Adapter for Quay {
     }
 
     fn parse(&self, _headers: &HeaderMap, body: &[u8]) -> Result<Notification, String> {
-        let payload = serde_json::from_slice(body)
+        let payload = super::json(body)
             .map_err(|err| format!("expected a Quay notification (repository, updated_tags): {err}"))?;
         Ok(Notification {
             hash: body_hash(body),

@@ -7,6 +7,7 @@ mod api;
 mod at_rest;
 mod attacks;
 mod delivery;
+mod diagnostics;
 mod durability;
 mod fairness;
 mod fixtures;

@@ -359,3 +359,54 @@ pub mod distribution {
         json!({ "events": events }).to_string()
     }
 }
+
+/// The broker's log lines at INFO and above, captured for the whole test
+/// binary (one global subscriber; tests run in parallel, so each searches
+/// for its own unique values: an event id, a token).
+pub mod logs {
+    use std::sync::{Mutex, OnceLock};
+
+    static LINES: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+
+    struct Sink;
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            LINES
+                .get_or_init(Default::default)
+                .lock()
+                .unwrap()
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Starts capturing (idempotent): text lines, no ANSI codes, INFO and up,
+    /// as an operator sees them at the default level.
+    pub fn capture() {
+        LINES.get_or_init(Default::default);
+        let _ = tracing_subscriber::fmt()
+            .with_writer(|| Sink)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .try_init();
+    }
+
+    /// Everything captured so far.
+    pub fn text() -> String {
+        String::from_utf8_lossy(&LINES.get_or_init(Default::default).lock().unwrap()).into_owned()
+    }
+
+    /// The captured lines that contain every one of `needles`.
+    pub fn lines_with(needles: &[&str]) -> Vec<String> {
+        text()
+            .lines()
+            .filter(|line| needles.iter().all(|n| line.contains(n)))
+            .map(str::to_owned)
+            .collect()
+    }
+}

@@ -1,0 +1,224 @@
+//! What an operator sees when a hook or a registration is wrong (issue 14
+//! items 2 and 4): a 404 on `/hooks/…` logged at WARN without the token,
+//! the served kinds in `service-info` and in the 422 for an unserved kind,
+//! and a bad hook body's 400 naming the member that failed.
+
+use serde_json::{Value, json};
+use tagcast_spec::webhook::{self, Secret};
+
+use crate::support::broker::Broker;
+use crate::support::distribution::{MEDIA_TYPE_V1, envelope, manifest_push};
+use crate::support::receiver::Receiver;
+use crate::support::{logs, registration, sqlite};
+
+const REPO: &str = "registry.example.org:5000/team/app";
+
+/// Every kind an adapter exists for, as `service-info` must list them.
+const SERVED: [&str; 11] = [
+    "distribution",
+    "generic",
+    "ghcr",
+    "gitea",
+    "artifactory",
+    "dockerhub",
+    "harbor",
+    "quay",
+    "acr",
+    "ecr",
+    "gar",
+];
+
+#[tokio::test]
+async fn a_404_on_hooks_is_a_warning_without_the_token() {
+    logs::capture();
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let receiver = Receiver::start(&[]).await;
+    let created = broker.subscribe("svc-404", &[REPO], "production", &receiver.url).await;
+    let url = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
+    let real_token = url.rsplit('/').next().unwrap().to_owned();
+    let wrong_token = format!("wrong{}", uuid::Uuid::new_v4().simple());
+    let unknown_kind = format!("nexus{}", uuid::Uuid::new_v4().simple());
+    let body = envelope(vec![manifest_push(
+        "ev-404",
+        "team/app",
+        Some("1.1.0-production-201108-195630"),
+        1,
+    )]);
+    for target in [
+        format!("{}/hooks/distribution/{wrong_token}", broker.url),
+        // A real token under another kind, and under a kind nobody serves.
+        format!("{}/hooks/generic/{real_token}", broker.url),
+        format!("{}/hooks/{unknown_kind}/{real_token}", broker.url),
+    ] {
+        let r = broker
+            .client
+            .post(&target)
+            .header("content-type", MEDIA_TYPE_V1)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{target}");
+    }
+    assert!(broker.state.store.inbound_events(10).await.unwrap().is_empty());
+    let warned = logs::lines_with(&["WARN", "inbound hook refused", "unknown token", "kind=\"distribution\""]);
+    assert!(
+        !warned.is_empty(),
+        "a 404 for a wrong token is a WARN line:\n{}",
+        logs::text()
+    );
+    let warned = logs::lines_with(&["WARN", "inbound hook refused", "kind=\"generic\"", "another kind"]);
+    assert!(
+        !warned.is_empty(),
+        "a token of another kind is a WARN line:\n{}",
+        logs::text()
+    );
+    let warned = logs::lines_with(&["WARN", "no such kind", &unknown_kind]);
+    assert_eq!(warned.len(), 1, "an unknown kind is a WARN line:\n{}", logs::text());
+    assert!(warned[0].contains("served=distribution, generic"), "{}", warned[0]);
+    let all = logs::text();
+    assert!(!all.contains(&wrong_token), "a wrong token is never logged");
+    assert!(!all.contains(&real_token), "a real token is never logged");
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn service_info_lists_exactly_the_served_kinds() {
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let info: Value = broker
+        .client
+        .get(broker.api("/service-info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut listed: Vec<&str> = info["extensions"]["subscription"]["hookKinds"]
+        .as_array()
+        .expect("hookKinds")
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    listed.sort_unstable();
+    let mut served = SERVED.to_vec();
+    served.sort_unstable();
+    assert_eq!(listed, served);
+    // Each listed kind has a hook route: an unknown token there is the
+    // same 404 as anywhere, never a 405 or a route miss.
+    for kind in SERVED {
+        let r = broker
+            .client
+            .post(format!("{}/hooks/{kind}/{}", broker.url, "t".repeat(43)))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{kind}");
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "not_found", "{kind}");
+    }
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn registering_an_unserved_kind_is_422_naming_the_served_kinds() {
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let body = registration(
+        "svc-nexus",
+        json!({
+            "images": [REPO],
+            "stage": "production",
+            "callbackUrl": "https://wes.example.org/hook",
+            "registry": {"kind": "nexus"}
+        }),
+    );
+    let r = broker.register(&body).await;
+    assert_eq!(r.status(), 422);
+    let error: Value = r.json().await.unwrap();
+    assert_eq!(error["code"], "invalid_subscription", "{error}");
+    assert_eq!(error["requirement"], "API-9", "{error}");
+    let detail = error["detail"].as_str().unwrap();
+    assert!(detail.contains("\"nexus\""), "{detail}");
+    assert!(detail.contains("(API-9)"), "the detail cites the same rule: {detail}");
+    for kind in SERVED {
+        assert!(detail.contains(kind), "{kind} is named: {detail}");
+    }
+    assert!(
+        broker.state.store.services().await.unwrap().is_empty(),
+        "nothing stored"
+    );
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_hook_body_names_the_member() {
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let receiver = Receiver::start(&[]).await;
+    let created = broker.subscribe("svc-400", &[REPO], "production", &receiver.url).await;
+    let url = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
+    let mut second = manifest_push("ev-2", "team/app", Some("1.1.0-production-201108-195630"), 2);
+    second["target"]["tag"] = json!(42);
+    let body = envelope(vec![
+        manifest_push("ev-1", "team/app", Some("1.0.0-production-201108-195630"), 1),
+        second,
+    ]);
+    let r = broker
+        .client
+        .post(&url)
+        .header("content-type", MEDIA_TYPE_V1)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let detail = r.json::<Value>().await.unwrap()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("events[1].target.tag: invalid type"), "{detail}");
+    assert!(broker.state.store.inbound_events(10).await.unwrap().is_empty());
+
+    // An enum member: the generic event's action.
+    let generic = broker
+        .register(&registration(
+            "svc-generic-400",
+            json!({
+                "images": ["registry.example.org/tes/funnel"],
+                "stage": "staging",
+                "callbackUrl": receiver.url,
+                "registry": {"kind": "generic"}
+            }),
+        ))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let hook = &generic["subscription"]["hooks"][0];
+    let secret = Secret::parse(hook["secret"].as_str().unwrap()).unwrap();
+    let event = json!({
+        "id": "push_1",
+        "action": "retag",
+        "repository": "registry.example.org/tes/funnel",
+        "tag": "1.1.0-staging-240229-235959",
+        "digest": crate::support::distribution::digest(7),
+        "timestamp": "2024-02-29T23:59:59Z"
+    })
+    .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let r = broker
+        .client
+        .post(hook["url"].as_str().unwrap())
+        .header("content-type", "application/json")
+        .header("webhook-id", "push_1")
+        .header("webhook-timestamp", now.to_string())
+        .header(
+            "webhook-signature",
+            webhook::sign(&secret, "push_1", now, event.as_bytes()),
+        )
+        .body(event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let detail = r.json::<Value>().await.unwrap()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("action: unknown variant `retag`"), "{detail}");
+    assert!(broker.state.store.inbound_events(10).await.unwrap().is_empty());
+    broker.stop().await;
+}
