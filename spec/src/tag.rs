@@ -44,6 +44,7 @@ macro_rules! time {
 /// The length of the longest tag of the grammar: three 20-digit numbers
 /// (`u64::MAX`), two dots, `-development-` and the 13-character timestamp
 /// (`spec/tags.md`: 3 × 20 + 2 + 1 + 11 + 1 + 13). The schema's `maxLength`.
+#[cfg(feature = "schema")]
 pub(crate) const MAX_TAG_LENGTH: usize = 88;
 
 /// The tag grammar as one ECMA-262 regular expression (JSON Schema `pattern`).
