@@ -359,7 +359,8 @@ fn restart_keeps_dedup_state_and_hold() {
     deployer.stop();
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
+/// Runs git in `dir`; its standard output (the soak's deployer uses it too).
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
