@@ -171,23 +171,7 @@ impl Repository {
                 ),
             ));
         }
-        // REF-3 holds for the normalized name too, as Distribution checks
-        // `docker.io/library/…` after adding the prefix: a short name that
-        // fits only before normalizing would not parse again once printed.
-        let repository = reference.repository();
-        let name_len = repository.domain.len() + 1 + repository.path.len();
-        if name_len > MAX_NAME_LENGTH {
-            return Err(ReferenceError::new(
-                input,
-                0,
-                "REF-3",
-                format!(
-                    "name is {name_len} characters long once normalized to {}/…, at most {MAX_NAME_LENGTH} are allowed",
-                    repository.domain
-                ),
-            ));
-        }
-        Ok(repository)
+        Ok(reference.repository())
     }
 
     /// The registry: `host[:port]`, `docker.io` for Docker Hub.
@@ -300,6 +284,26 @@ impl ImageReference {
                 format!("name is {name_len} characters long, at most {MAX_NAME_LENGTH} are allowed"),
             ));
         }
+        // REF-3 holds for the normalized name too, as Distribution checks
+        // `docker.io/library/…` after adding the prefix: a short name that
+        // fits only as written would not parse again once printed.
+        let normalized = normalize(host.as_deref(), port, path);
+        let normalized_len = normalized.domain.len() + 1 + normalized.path.len();
+        if normalized_len > MAX_NAME_LENGTH {
+            return Err(err(
+                0,
+                "REF-3",
+                format!(
+                    "name is {normalized_len} characters long once normalized to {}/{}…, at most {MAX_NAME_LENGTH} are allowed",
+                    normalized.domain,
+                    if normalized.path.len() > path.len() {
+                        "library/"
+                    } else {
+                        ""
+                    },
+                ),
+            ));
+        }
         let tag = match tag {
             Some((tag, at)) => {
                 check_tag(input, tag, at)?;
@@ -348,18 +352,7 @@ impl ImageReference {
 
     /// The normalized repository (REF-6).
     pub fn repository(&self) -> Repository {
-        let domain = match (&self.host, self.port) {
-            (None, _) => DOCKER_HUB.to_owned(),
-            (Some(host), None) if host == DOCKER_HUB_LEGACY => DOCKER_HUB.to_owned(),
-            (Some(host), None) => host.clone(),
-            (Some(host), Some(port)) => format!("{host}:{port}"),
-        };
-        let path = if domain == DOCKER_HUB && !self.path.contains('/') {
-            format!("library/{}", self.path)
-        } else {
-            self.path.clone()
-        };
-        Repository { domain, path }
+        normalize(self.host.as_deref(), self.port, &self.path)
     }
 
     /// The normalized form: normalized repository, then tag and digest.
@@ -375,6 +368,23 @@ impl ImageReference {
         }
         s
     }
+}
+
+/// REF-6: no host is Docker Hub, `index.docker.io` is `docker.io`, and a
+/// one-component path there gets `library/`.
+fn normalize(host: Option<&str>, port: Option<u16>, path: &str) -> Repository {
+    let domain = match (host, port) {
+        (None, _) => DOCKER_HUB.to_owned(),
+        (Some(DOCKER_HUB_LEGACY), None) => DOCKER_HUB.to_owned(),
+        (Some(host), None) => host.to_owned(),
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+    };
+    let path = if domain == DOCKER_HUB && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path.to_owned()
+    };
+    Repository { domain, path }
 }
 
 impl fmt::Display for ImageReference {
@@ -617,7 +627,7 @@ impl JsonSchema for Digest {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_NAME_LENGTH, Repository, is_path_component};
+    use super::{ImageReference, MAX_NAME_LENGTH, Repository, is_path_component};
 
     /// Fuzz regression (`fuzz/`, target `image_reference`, 2026-11-28): a
     /// 241-character Docker Hub short name was accepted, printed as
@@ -632,6 +642,19 @@ mod tests {
         let repository = Repository::parse(&fits).unwrap();
         assert_eq!(Repository::parse(&repository.to_string()).unwrap(), repository);
         assert!(Repository::parse(&format!("{fits}a")).is_err());
+        // An image reference is held to the same bound: its repository is
+        // what subscriptions and events carry.
+        let err = ImageReference::parse(&format!("{fits}a:1.1-demo-201108-195630")).unwrap_err();
+        assert_eq!(err.requirement(), "REF-3", "{err}");
+        assert!(
+            err.to_string().contains("once normalized to docker.io/library/"),
+            "{err}"
+        );
+        let reference = ImageReference::parse(&format!("{fits}:1.1-demo-201108-195630")).unwrap();
+        assert_eq!(
+            ImageReference::parse(&reference.normalized()).unwrap().repository(),
+            reference.repository()
+        );
     }
 
     #[test]
