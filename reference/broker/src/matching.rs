@@ -78,6 +78,7 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
                 event_id: event.id.clone(),
                 deliveries: Vec::new(),
                 dropped: Some(format!("dropped: {reason}")),
+                note: None,
             });
             continue;
         }
@@ -133,6 +134,7 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
                     event_id: event.id.clone(),
                     deliveries: Vec::new(),
                     dropped: Some(format!("dropped: {reason}")),
+                    note: None,
                 });
                 continue;
             }
@@ -145,6 +147,7 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
                 Verdict::Disagree(_) => None,
             }
         };
+        let note = report_moved(state, event, &digest_of, of_repository);
         let deliveries = deliveries_for(&source, event, &digest_of, of_repository);
         let digest = verdicts.iter().find_map(|v| match v {
             Verdict::Deliver(digest) => digest.clone(),
@@ -162,6 +165,7 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
             event_id: event.id.clone(),
             deliveries,
             dropped: None,
+            note,
         });
     }
     let handled = matched.len();
@@ -266,6 +270,61 @@ async fn settle(
     })
 }
 
+/// Reports a push that moved a tag already delivered to a subscriber to
+/// another digest (TAG-12): a WARN line naming the tag and both digests, the
+/// `tagcast_moved_tags_total` counter, and the note returned for the event's
+/// `reason` in `GET /hooks/events`. The tag is not delivered to those
+/// subscribers: it is not newer than itself (TAG-11), which the update rule
+/// already decides.
+fn report_moved(
+    state: &AppState,
+    event: &AcceptedEvent,
+    digest_of: &dyn Fn(&Subscriber) -> Option<Digest>,
+    subscribers: &[Subscriber],
+) -> Option<String> {
+    let mut moved: Vec<(&Digest, Digest, Vec<&str>)> = Vec::new();
+    for subscriber in subscribers {
+        let Some(now) = digest_of(subscriber) else {
+            continue;
+        };
+        let Some(previous) = moved_from(subscriber, &event.tag, &now) else {
+            continue;
+        };
+        match moved.iter_mut().find(|(p, n, _)| *p == previous && *n == now) {
+            Some((_, _, services)) => services.push(&subscriber.service_id),
+            None => moved.push((previous, now, vec![&subscriber.service_id])),
+        }
+    }
+    let mut notes = Vec::with_capacity(moved.len());
+    for (previous, now, services) in moved {
+        let services = services.join(", ");
+        tracing::warn!(
+            event = %event.id,
+            registry = %event.registry,
+            image = %event.repository,
+            tag = %event.tag,
+            delivered_digest = %previous,
+            digest = %now,
+            services = %services,
+            "moved tag: a tag already delivered was pushed again with another digest (TAG-12); not delivered again"
+        );
+        state.metrics.moved_tag();
+        notes.push(format!(
+            "moved tag (TAG-12): {} was delivered as {previous} and now points to {now}; not delivered again to {services}",
+            event.tag
+        ));
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// The digest the subscriber received `tag` (or an equivalent tag, TAG-7)
+/// with, when `digest` is another one: the tag moved (TAG-12).
+fn moved_from<'a>(subscriber: &'a Subscriber, tag: &Tag, digest: &Digest) -> Option<&'a Digest> {
+    let last = subscriber.last_tag.as_ref()?;
+    let delivered = subscriber.last_digest.as_ref()?;
+    (last.is_equivalent(tag) && digest != delivered).then_some(delivered)
+}
+
 /// The deliveries of one event to the subscribers of its repository; each
 /// subscriber that receives it has the tag added to its waiting tags, so a
 /// later event of the same batch sees it.
@@ -368,6 +427,7 @@ mod tests {
             stage: tagcast_spec::Stage::Production,
             api_requirement: tagcast_spec::ApiRequirement::parse("^1.1").unwrap(),
             last_tag: last.map(tag),
+            last_digest: None,
             pending_tags: pending.iter().map(|s| tag(s)).collect(),
             registry_url: None,
         }
@@ -429,6 +489,27 @@ mod tests {
             receives(&subscriber(None, &["1.1.0-production-201101-000000"]), &new),
             Some(None)
         );
+    }
+
+    #[test]
+    fn a_delivered_tag_with_another_digest_has_moved() {
+        let digest = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+        let mut had = subscriber(Some("1.1.0-production-201109-000000"), &[]);
+        had.last_digest = Some(digest('a'));
+        let same = tag("1.1.0-production-201109-000000");
+        assert_eq!(moved_from(&had, &same, &digest('b')), Some(&digest('a')));
+        assert_eq!(
+            moved_from(&had, &tag("1.1-production-201109-000000"), &digest('b')),
+            Some(&digest('a')),
+            "an equivalent tag (TAG-7) moves it too"
+        );
+        assert_eq!(moved_from(&had, &same, &digest('a')), None, "the same digest again");
+        assert_eq!(
+            moved_from(&had, &tag("1.1.0-production-201110-000000"), &digest('b')),
+            None,
+            "another tag"
+        );
+        assert_eq!(moved_from(&subscriber(None, &[]), &same, &digest('b')), None);
     }
 
     #[test]

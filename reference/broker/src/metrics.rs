@@ -59,6 +59,7 @@ pub struct Metrics {
     rate_limited: Family<LimitLabels, Counter>,
     events_not_stored: Family<RejectLabels, Counter>,
     pruned: Family<PrunedLabels, Counter>,
+    moved_tags: Counter,
     queue_depth: Gauge<i64, AtomicI64>,
     attempt_duration: Histogram,
     delivery_latency: Histogram,
@@ -83,10 +84,16 @@ impl Metrics {
         let rate_limited = Family::<LimitLabels, Counter>::default();
         let events_not_stored = Family::<RejectLabels, Counter>::default();
         let pruned = Family::<PrunedLabels, Counter>::default();
+        let moved_tags = Counter::default();
         let queue_depth = Gauge::<i64, AtomicI64>::default();
         let attempt_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         let delivery_latency = Histogram::new(exponential_buckets(0.01, 3.0, 14));
         let hook_duration = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        registry.register(
+            "moved_tags",
+            "Pushes of a tag already delivered with another digest (TAG-12), each not delivered to the subscribers that had it",
+            moved_tags.clone(),
+        );
         registry.register(
             "hooks_received",
             "Authentic inbound hook requests, by registry kind",
@@ -157,6 +164,7 @@ impl Metrics {
             rate_limited,
             events_not_stored,
             pruned,
+            moved_tags,
             queue_depth,
             attempt_duration,
             delivery_latency,
@@ -190,6 +198,11 @@ impl Metrics {
                 reason: reason.into(),
             })
             .inc();
+    }
+
+    /// A push moved a delivered tag to another digest (TAG-12).
+    pub fn moved_tag(&self) {
+        self.moved_tags.inc();
     }
 
     /// Retention removed `n` rows of `what`.

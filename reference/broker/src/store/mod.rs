@@ -29,7 +29,7 @@ use tagcast_spec::{ApiRequirement, Digest, Repository, Stage, Tag};
 /// Matching's query for the subscribers of one repository: it reads the
 /// `subscription_images_repository` index, so its cost does not grow with
 /// the subscriptions on other images.
-pub const SUBSCRIBERS_SQL: &str = "SELECT s.service_id, s.stage, s.api_requirement, s.registry_url, i.last_tag \
+pub const SUBSCRIBERS_SQL: &str = "SELECT s.service_id, s.stage, s.api_requirement, s.registry_url, i.last_tag, i.last_digest \
      FROM subscription_images i JOIN subscriptions s ON s.service_id = i.service_id \
      WHERE i.repository = $1 AND s.enabled = 1 ORDER BY s.service_id";
 
@@ -312,6 +312,9 @@ pub struct Subscriber {
     pub api_requirement: ApiRequirement,
     /// The last tag delivered to it for this repository.
     pub last_tag: Option<Tag>,
+    /// The digest that tag was delivered with: a push of the same tag with
+    /// another digest is a moved tag (TAG-12).
+    pub last_digest: Option<Digest>,
     /// Tags of this repository waiting in its outbox.
     pub pending_tags: Vec<Tag>,
     /// The registry API base URL it named, if any: its deliveries are
@@ -442,6 +445,9 @@ pub struct Matched {
     pub deliveries: Vec<NewDelivery>,
     /// Dropped after acceptance, with this reason: recorded as ignored.
     pub dropped: Option<String>,
+    /// Matched, with this to tell the operator: recorded as the accepted
+    /// event's reason (a moved tag, TAG-12).
+    pub note: Option<String>,
 }
 
 /// The state of a delivery.

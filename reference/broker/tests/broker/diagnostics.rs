@@ -222,3 +222,96 @@ async fn a_bad_hook_body_names_the_member() {
     assert!(broker.state.store.inbound_events(10).await.unwrap().is_empty());
     broker.stop().await;
 }
+
+/// TAG-12: a push of a tag already delivered, now with another digest, is
+/// not delivered again and is reported to the operator: a WARN line naming
+/// the tag and both digests, the event's reason in `GET /hooks/events`, and
+/// the `tagcast_moved_tags_total` counter.
+#[tokio::test]
+async fn a_moved_tag_is_reported_and_not_delivered() {
+    use crate::support::distribution::digest;
+    logs::capture();
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let receiver = Receiver::start(&[]).await;
+    let created = broker
+        .subscribe("svc-moved", &[REPO], "production", &receiver.url)
+        .await;
+    let hook = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
+    let tag = "1.1.0-production-201108-195630";
+    let push = |id: &'static str, n: u8| {
+        let body = envelope(vec![manifest_push(id, "team/app", Some(tag), n)]);
+        let request = broker
+            .client
+            .post(&hook)
+            .header("content-type", MEDIA_TYPE_V1)
+            .body(body);
+        async move { assert_eq!(request.send().await.unwrap().status(), 202) }
+    };
+    push("ev-moved-1", 1).await;
+    receiver.wait_for(1).await;
+    // The delivery is recorded once the receiver's 200 is: wait for the
+    // subscription status to name the delivered tag.
+    let status_url = broker.api("/services/svc-moved/subscription/status");
+    let mut recorded = false;
+    for _ in 0..200 {
+        let status: Value = broker
+            .client
+            .get(&status_url)
+            .bearer_auth(crate::support::broker::TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status.to_string().contains(tag) {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(recorded, "the first delivery was recorded");
+
+    // The same tag again, with the same digest: a duplicate, nothing to report.
+    push("ev-moved-2", 1).await;
+    // The same tag with another digest: moved.
+    push("ev-moved-3", 2).await;
+    let mut moved = None;
+    for _ in 0..200 {
+        moved = broker
+            .events()
+            .await
+            .into_iter()
+            .find(|e| e["reason"].as_str().is_some_and(|r| r.contains("TAG-12")));
+        if moved.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let Some(moved) = moved else {
+        panic!("no event names TAG-12: {:#?}", broker.events().await);
+    };
+    let reason = moved["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(tag)
+            && reason.contains(&digest(1))
+            && reason.contains(&digest(2))
+            && reason.contains("svc-moved"),
+        "{reason}"
+    );
+    assert_eq!(moved["deliveries"], 0, "{moved}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1, "the moved tag was not delivered again");
+    let warned = logs::lines_with(&["WARN", "moved tag", tag, &digest(1), &digest(2)]);
+    assert_eq!(warned.len(), 1, "one WARN line for the move:\n{}", logs::text());
+    let metrics = broker
+        .client
+        .get(format!("{}/metrics", broker.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("tagcast_moved_tags_total 1"), "{metrics}");
+}

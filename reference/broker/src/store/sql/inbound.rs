@@ -270,6 +270,7 @@ pub(super) async fn subscribers<B: Backend>(db: &B, repository: &Repository) -> 
                 stage: row.parse("stage")?,
                 api_requirement: row.parse("api_requirement")?,
                 last_tag: row.opt_parse("last_tag")?,
+                last_digest: row.opt_parse_with("last_digest", tagcast_spec::Digest::parse)?,
                 registry_url: row.opt_string("registry_url")?,
                 service_id,
             })
@@ -338,6 +339,14 @@ pub(super) async fn complete_matches<B: Backend>(db: &B, matched: &[Matched], no
             ],
         )
         .await?;
+        if let Some(note) = &m.note {
+            B::execute(
+                &mut tx,
+                "UPDATE inbound_events SET reason = $2 WHERE id = $1",
+                &[Value::from(&m.event_id), Value::from(note)],
+            )
+            .await?;
+        }
         if let Some(reason) = &m.dropped {
             // Dropped after acceptance: no longer a duplicate key, so a
             // genuine re-send is processed again.

@@ -175,6 +175,7 @@ impl<B: Backend> Store for SqlStore<B> {
                 event_id: event_id.to_owned(),
                 deliveries,
                 dropped: dropped.map(str::to_owned),
+                note: None,
             }];
             let added = inbound::complete_matches(&*self.db, &matched, now).await?;
             Ok(added.first().copied().unwrap_or(0))
