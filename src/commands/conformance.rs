@@ -120,6 +120,11 @@ struct RegistryArgs {
     /// Page size of the pagination check.
     #[arg(long, value_name = "N", default_value_t = 2)]
     page_size: usize,
+    /// Digests of the repository's tags recorded by earlier runs (created when missing, new tags added,
+    /// never replaced): a tag whose digest changed fails registry/tags/immutable (TAG-12). Keep it
+    /// between CI runs, one file per repository.
+    #[arg(long, value_name = "FILE")]
+    known_digests: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -296,6 +301,7 @@ fn registry_target(args: RegistryArgs) -> anyhow::Result<RegistryTarget> {
     target.api_version = ApiVersion::parse(&args.api_version)
         .with_context(|| format!("invalid --api-version {:?}", args.api_version))?;
     target.page_size = args.page_size.max(1);
+    target.known_digests = args.known_digests;
     Ok(target)
 }
 

@@ -3,11 +3,14 @@
 //! pagination, the bearer-token challenge, `HEAD` of a manifest) and the
 //! push notifications it sends to a hook (API-14).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::Method;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tagcast_spec::{ApiVersion, Stage, Tag};
 use url::Url;
@@ -59,6 +62,12 @@ const AMBIGUITY: Check = must(
     "TAG-7",
     "the repository holds no two equivalent tags",
 );
+const IMMUTABLE: Check = must(
+    "registry/tags/immutable",
+    "TAG-12",
+    "no tag of the grammar (nor an equivalent one) moves to another digest: against the digests an earlier run \
+     recorded in --known-digests, and among the push notifications seen during the run",
+);
 const PUSH: Check = must(
     "registry/push/upload",
     "API-14",
@@ -95,6 +104,7 @@ pub(crate) const CHECKS: &[&Check] = &[
     &PAGINATION,
     &GRAMMAR,
     &AMBIGUITY,
+    &IMMUTABLE,
     &PUSH,
     &LISTED,
     &DIGEST,
@@ -131,6 +141,10 @@ pub struct RegistryTarget {
     pub api_version: ApiVersion,
     /// The page size for the pagination check.
     pub page_size: usize,
+    /// A file of the digests earlier runs saw for the repository's tags
+    /// (trust on first use, like `known_hosts`): each listed tag of the
+    /// grammar is compared with it, and new tags are added to it.
+    pub known_digests: Option<PathBuf>,
 }
 
 impl RegistryTarget {
@@ -146,6 +160,7 @@ impl RegistryTarget {
             stage: Stage::Development,
             api_version: ApiVersion::new(1, 0, 0),
             page_size: 2,
+            known_digests: None,
         }
     }
 }
@@ -339,6 +354,24 @@ pub(crate) async fn run(target: &RegistryTarget, suite: &mut Suite<'_>) -> Strin
     };
     suite.record(&AMBIGUITY, AMBIGUITY.name.to_owned(), ambiguity);
 
+    // TAG-12 across runs: the digests recorded by earlier runs.
+    let mut moved = Vec::new();
+    let mut immutable_sources = Vec::new();
+    let mut immutable_error = None;
+    if let Some(path) = target
+        .known_digests
+        .as_deref()
+        .filter(|_| suite.selects(IMMUTABLE.name))
+    {
+        match compare_known(&registry, &target.repository, &parsed, path).await {
+            Ok(found) => {
+                immutable_sources.push(found.summary);
+                moved.extend(found.moved);
+            }
+            Err(e) => immutable_error = Some(e),
+        }
+    }
+
     if let Some((tag, digest)) = &pushed {
         let listed = if tags.contains(&tag.to_string()) {
             Verdict::pass()
@@ -361,6 +394,9 @@ pub(crate) async fn run(target: &RegistryTarget, suite: &mut Suite<'_>) -> Strin
         let (notified, envelope) = notifications(receiver, target, tag, digest, timeout).await;
         suite.record(&NOTIFIED, NOTIFIED.name.to_owned(), notified);
         suite.record(&ENVELOPE, ENVELOPE.name.to_owned(), envelope);
+        let (seen, notified_moves) = moved_in_notifications(receiver, &target.repository);
+        immutable_sources.push(format!("{seen} push notification(s) of tags of the grammar"));
+        moved.extend(notified_moves);
     } else if receiver.is_some() {
         suite.record(
             &NOTIFIED,
@@ -369,12 +405,172 @@ pub(crate) async fn run(target: &RegistryTarget, suite: &mut Suite<'_>) -> Strin
         );
     }
 
+    let immutable = if let Some(e) = immutable_error {
+        Verdict::Error(e)
+    } else if immutable_sources.is_empty() {
+        Verdict::Skip(
+            "nothing to compare: pass --known-digests FILE (digests recorded across runs), or --push \
+             --notifications (the registry's push notifications during the run)"
+                .into(),
+        )
+    } else if moved.is_empty() {
+        Verdict::pass()
+    } else {
+        Verdict::fail(
+            format!("{} moved tag(s) in {} (TAG-12)", moved.len(), target.repository),
+            Evidence::new(
+                immutable_sources.join("; "),
+                "each tag keeps the digest it was first published with",
+                moved.join("\n"),
+            ),
+        )
+    };
+    suite.record(&IMMUTABLE, IMMUTABLE.name.to_owned(), immutable);
+
     // Skipping the check keeps the image (a side effect, not only a report line).
     if let Some((tag, digest)) = pushed.as_ref().filter(|_| suite.selects(DELETE.name)) {
         let verdict = delete(&registry, &target.repository, tag, digest).await;
         suite.record(&DELETE, DELETE.name.to_owned(), verdict);
     }
     subject
+}
+
+/// How many tags of the grammar a run reads the digest of for
+/// `--known-digests`: the newest ones, one `HEAD` each.
+pub const KNOWN_DIGESTS_PER_RUN: usize = 200;
+
+/// The `--known-digests` file: the digest each tag of the grammar had when
+/// a run first saw it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KnownDigests {
+    /// The repository the digests belong to.
+    repository: String,
+    /// Tag → digest.
+    digests: BTreeMap<String, String>,
+}
+
+/// What a comparison with the known digests found.
+struct Known {
+    summary: String,
+    moved: Vec<String>,
+}
+
+/// Reads the digests of the newest tags of the grammar, compares them with
+/// `path` (a tag or an equivalent one recorded with another digest has
+/// moved), then adds the tags not yet recorded. A recorded digest is never
+/// replaced, so a moved tag fails every later run too.
+async fn compare_known(
+    registry: &Registry,
+    repository: &str,
+    parsed: &[(Tag, &str)],
+    path: &Path,
+) -> Result<Known, String> {
+    let shown = path.display();
+    let mut known = match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice::<KnownDigests>(&bytes).map_err(|e| {
+            format!(
+                "--known-digests {shown}: not a digests file ({{\"repository\": …, \"digests\": {{tag: digest}}}}): {e}"
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => KnownDigests {
+            repository: repository.to_owned(),
+            digests: BTreeMap::new(),
+        },
+        Err(e) => return Err(format!("--known-digests {shown}: {e}")),
+    };
+    if known.repository != repository {
+        return Err(format!(
+            "--known-digests {shown} holds the digests of {:?}, not of {repository:?}: use one file per repository",
+            known.repository
+        ));
+    }
+    let recorded: Vec<(Tag, String, String)> = known
+        .digests
+        .iter()
+        .filter_map(|(tag, digest)| Tag::parse(tag).ok().map(|t| (t, tag.clone(), digest.clone())))
+        .collect();
+    let mut newest: Vec<&(Tag, &str)> = parsed.iter().collect();
+    newest.sort_by_key(|(tag, _)| std::cmp::Reverse(tag.timestamp()));
+    newest.truncate(KNOWN_DIGESTS_PER_RUN);
+    let mut moved = Vec::new();
+    let mut added = 0;
+    for (tag, text) in newest {
+        let digest = manifest_digest(registry, repository, text).await?;
+        for (_, was_text, was) in recorded.iter().filter(|(t, _, _)| t.is_equivalent(tag)) {
+            if *was != digest {
+                let same = if was_text == text {
+                    String::new()
+                } else {
+                    format!(" (as {was_text})")
+                };
+                moved.push(format!("{text}: recorded{same} as {was}, now {digest}"));
+            }
+        }
+        if !known.digests.contains_key(*text) && !recorded.iter().any(|(t, _, _)| t.is_equivalent(tag)) {
+            known.digests.insert((*text).to_owned(), digest);
+            added += 1;
+        }
+    }
+    let mut text = serde_json::to_string_pretty(&known).expect("a map of strings serializes");
+    text.push('\n');
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("--known-digests {shown}: cannot write it: {e}"))?;
+    Ok(Known {
+        summary: format!(
+            "the digests of {} tag(s) recorded in {shown} ({added} added by this run)",
+            recorded.len()
+        ),
+        moved,
+    })
+}
+
+/// The digest `HEAD /v2/<name>/manifests/<tag>` answers.
+async fn manifest_digest(registry: &Registry, repository: &str, tag: &str) -> Result<String, String> {
+    let url = registry.url(&format!("/v2/{repository}/manifests/{tag}"))?;
+    let request = Request::new(Method::HEAD, url).header("accept", MANIFEST);
+    let (_, response) = registry
+        .send(request)
+        .await
+        .map_err(|e| format!("HEAD of {tag}: no answer: {e}"))?;
+    match response.header("docker-content-digest") {
+        Some(digest) if response.status.is_success() => Ok(digest.to_owned()),
+        _ => Err(format!(
+            "HEAD of {tag} answered {} without a Docker-Content-Digest",
+            response.status.as_u16()
+        )),
+    }
+}
+
+/// The tags of the grammar that push notifications of `repository` named
+/// with two or more digests (equivalent tags count as one), and how many
+/// such notifications arrived.
+fn moved_in_notifications(receiver: &Receiver, repository: &str) -> (usize, Vec<String>) {
+    let mut seen: Vec<(Tag, String, String)> = Vec::new();
+    let mut moved = Vec::new();
+    for received in receiver.received("notifications") {
+        let Ok(json) = serde_json::from_slice::<Value>(&received.body) else {
+            continue;
+        };
+        let events = json.get("events").and_then(Value::as_array).into_iter().flatten();
+        for event in events {
+            let target = &event["target"];
+            if event["action"] != "push" || target["repository"] != repository {
+                continue;
+            }
+            let (Some(text), Some(digest)) = (target["tag"].as_str(), target["digest"].as_str()) else {
+                continue;
+            };
+            let Ok(tag) = Tag::parse(text) else { continue };
+            if let Some((_, was_text, was)) = seen.iter().find(|(t, _, d)| t.is_equivalent(&tag) && d != digest) {
+                moved.push(format!("{text}: notified as {was_text} with {was}, then with {digest}"));
+            }
+            seen.push((tag, text.to_owned(), digest.to_owned()));
+        }
+    }
+    (seen.len(), moved)
 }
 
 const IGNORES_N: &str = "the registry ignores ?n=";

@@ -50,6 +50,12 @@ pub enum Flaw {
     DeleteFails,
     /// Names the repository in a tag list by its last component only.
     MisnamesList,
+    /// Serves the first seeded tag with another manifest than the one it
+    /// was seeded with before (a tag moved since an earlier run, TAG-12).
+    MovesTag,
+    /// Follows each push notification with a second one naming the same
+    /// tag with another digest (TAG-12).
+    NotifiesMovedTag,
 }
 
 #[derive(Default)]
@@ -72,8 +78,9 @@ struct Peer {
 /// manifest of its own); notifications go to `notify` when given.
 pub async fn start(flaw: Flaw, repository: &str, tags: &[&str], notify: Option<String>) -> SocketAddr {
     let mut store = Store::default();
-    for tag in tags {
-        let manifest = format!("{{\"schemaVersion\":2,\"seed\":\"{repository}:{tag}\"}}").into_bytes();
+    for (i, tag) in tags.iter().enumerate() {
+        let moved = if i == 0 && flaw == Flaw::MovesTag { " moved" } else { "" };
+        let manifest = format!("{{\"schemaVersion\":2,\"seed\":\"{repository}:{tag}{moved}\"}}").into_bytes();
         let digest = digest(&manifest);
         store.manifests.insert(digest.clone(), manifest);
         store.tags.insert((*tag).to_owned(), digest);
@@ -296,11 +303,19 @@ async fn notify(peer: &Peer, repository: &str, tag: &str, digest: &str, size: us
     } else {
         "application/vnd.docker.distribution.events.v1+json"
     };
-    let body = json!({ "events": [event] });
-    let _ = reqwest::Client::new()
-        .post(url)
-        .header("content-type", content_type)
-        .body(body.to_string())
-        .send()
-        .await;
+    let mut envelopes = vec![json!({ "events": [event.clone()] })];
+    if peer.flaw == Flaw::NotifiesMovedTag {
+        let mut moved = event;
+        moved["id"] = json!(format!("{:x}", rand::random::<u64>()));
+        moved["target"]["digest"] = json!(self::digest(b"moved"));
+        envelopes.push(json!({ "events": [moved] }));
+    }
+    for body in envelopes {
+        let _ = reqwest::Client::new()
+            .post(url)
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send()
+            .await;
+    }
 }

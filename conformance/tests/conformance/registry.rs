@@ -69,9 +69,14 @@ async fn a_conforming_registry_passes_every_check() {
         assert_eq!(report.check(name).map(|c| c.outcome), Some(Outcome::Pass), "{name}");
     }
     assert_eq!(
+        report.check("registry/tags/immutable").map(|c| c.outcome),
+        Some(Outcome::Pass),
+        "the push notifications name each tag with one digest"
+    );
+    assert_eq!(
         report.summary.total,
-        12 + SEED.len(),
-        "11 checks, a grammar check per tag (4 tags)"
+        13 + SEED.len(),
+        "12 checks, a grammar check per tag (4 tags)"
     );
 }
 
@@ -213,6 +218,7 @@ async fn the_real_docker_registry_passes() {
         target.notifications = true;
         target.listen = listen;
         target.page_size = 1;
+        target.known_digests = Some(dir.path().join("known-digests.json"));
         let config = Config {
             skip: if keep {
                 vec!["registry/push/delete".into()]
@@ -244,6 +250,7 @@ async fn the_real_docker_registry_passes() {
         "registry/push/delete",
         "registry/notifications/push",
         "registry/notifications/envelope",
+        "registry/tags/immutable",
     ] {
         assert_eq!(
             last.check(name).map(|c| c.outcome),
@@ -286,4 +293,125 @@ async fn an_almost_tag_fails_grammar_alone() {
         let name = format!("registry/tags/grammar/{other}");
         assert_eq!(report.check(&name).unwrap().outcome, Outcome::Warn, "{name}");
     }
+}
+
+// TAG-12: a tag moved to another digest (issue 13, item 3).
+
+fn basic() -> RegistryAuth {
+    RegistryAuth::Basic {
+        username: USERNAME.into(),
+        password: PASSWORD.into(),
+    }
+}
+
+async fn check_known(flaw: Flaw, seed: &[&str], known: &std::path::Path) -> Report {
+    let addr = peers::registry::start(flaw, REPOSITORY, seed, None).await;
+    let mut target = RegistryTarget::new(format!("http://{addr}").parse().unwrap(), REPOSITORY);
+    target.auth = basic();
+    target.known_digests = Some(known.to_owned());
+    let config = Config {
+        timeout: Duration::from_secs(3),
+        ..Config::default()
+    };
+    run(&Target::Registry(target), &config).await
+}
+
+#[tokio::test]
+async fn a_tag_moved_since_an_earlier_run_fails_immutable_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known-digests.json");
+    let first = check_known(Flaw::None, &SEED, &known).await;
+    assert_eq!(
+        first.check("registry/tags/immutable").map(|c| c.outcome),
+        Some(Outcome::Pass),
+        "{}",
+        first.render(Format::Text)
+    );
+    let recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&known).unwrap()).unwrap();
+    assert_eq!(recorded["repository"], REPOSITORY);
+    assert_eq!(recorded["digests"].as_object().unwrap().len(), SEED.len(), "{recorded}");
+    // The same registry again: nothing moved.
+    let again = check_known(Flaw::None, &SEED, &known).await;
+    assert!(failed(&again).is_empty(), "{}", again.render(Format::Text));
+
+    let moved = check_known(Flaw::MovesTag, &SEED, &known).await;
+    assert_eq!(
+        failed(&moved),
+        ["registry/tags/immutable"],
+        "{}",
+        moved.render(Format::Text)
+    );
+    let evidence = moved.render(Format::Text);
+    assert!(
+        evidence.contains(SEED[0]) && evidence.contains("recorded as sha256:"),
+        "{evidence}"
+    );
+    // A recorded digest is never replaced: the next run fails as well.
+    let recorded_after: serde_json::Value = serde_json::from_slice(&std::fs::read(&known).unwrap()).unwrap();
+    assert_eq!(recorded_after, recorded);
+
+    // An equivalent tag (TAG-7) pushed with another digest has moved too.
+    let mut short = SEED.to_vec();
+    short[0] = "1.0-production-201108-195630";
+    let equivalent = check_known(Flaw::None, &short, &known).await;
+    assert_eq!(failed(&equivalent), ["registry/tags/immutable"]);
+    assert!(
+        equivalent
+            .render(Format::Text)
+            .contains("(as 1.0.0-production-201108-195630)"),
+        "{}",
+        equivalent.render(Format::Text)
+    );
+}
+
+#[tokio::test]
+async fn two_notifications_of_a_tag_with_other_digests_fail_immutable_alone() {
+    fails_exactly(Flaw::NotifiesMovedTag, &["registry/tags/immutable"]).await;
+}
+
+#[tokio::test]
+async fn a_bad_known_digests_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known-digests.json");
+    std::fs::write(&known, "not json").unwrap();
+    let report = check_known(Flaw::None, &SEED, &known).await;
+    let check = report.check("registry/tags/immutable").unwrap();
+    assert_eq!(check.outcome, Outcome::Error, "{}", report.render(Format::Text));
+    let message = check.message.as_deref().unwrap();
+    assert!(
+        message.contains("known-digests.json") && message.contains("not a digests file"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        "not json",
+        "a bad file is left alone"
+    );
+
+    std::fs::write(&known, r#"{"repository": "other/repo", "digests": {}}"#).unwrap();
+    let report = check_known(Flaw::None, &SEED, &known).await;
+    let message = report
+        .check("registry/tags/immutable")
+        .unwrap()
+        .message
+        .clone()
+        .unwrap();
+    assert!(
+        message.contains("other/repo") && message.contains(REPOSITORY),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn immutable_without_a_source_is_skipped_with_what_to_pass() {
+    let addr = peers::registry::start(Flaw::None, REPOSITORY, &SEED, None).await;
+    let mut target = RegistryTarget::new(format!("http://{addr}").parse().unwrap(), REPOSITORY);
+    target.auth = basic();
+    let report = run(&Target::Registry(target), &Config::default()).await;
+    let check = report.check("registry/tags/immutable").unwrap();
+    assert_eq!(check.outcome, Outcome::Skip);
+    assert!(
+        check.message.as_deref().unwrap().contains("--known-digests"),
+        "{check:?}"
+    );
 }
