@@ -133,6 +133,23 @@ pub struct BrokerArgs {
     /// Where a generated admin token is written, mode 0600 [default: tagcast-broker.admin-token].
     #[arg(long, env = "TAGCAST_ADMIN_TOKEN_FILE", value_name = "FILE")]
     admin_token_file: Option<String>,
+    /// The file of the key that seals secrets in the database: 32 bytes as
+    /// 64 hex digits or base64 (TAGCAST_SECRET_KEY holds the key itself
+    /// instead) [default: SQLite file: <database file>.key, created mode
+    /// 0600 at first start; in-memory SQLite: a random key; PostgreSQL:
+    /// none, this or TAGCAST_SECRET_KEY is required, the same for every
+    /// replica].
+    #[arg(long, env = "TAGCAST_SECRET_KEY_FILE", value_name = "FILE")]
+    secret_key_file: Option<String>,
+    /// The key file the database was sealed under before a rotation: at
+    /// start every secret is sealed again and every hook token hashed again
+    /// under the current key, in one transaction; afterwards the previous
+    /// key opens nothing.
+    #[arg(long, env = "TAGCAST_PREVIOUS_SECRET_KEY_FILE", value_name = "FILE")]
+    previous_secret_key_file: Option<String>,
+    /// How long a rotated hook token stays valid [default: 24h].
+    #[arg(long, env = "TAGCAST_HOOK_TOKEN_GRACE", value_name = "DURATION")]
+    hook_token_grace: Option<String>,
     /// A registry the broker talks to, as key=value pairs (repeatable; in the
     /// environment separated by ';'): host=, kind=, api=, verify-required=,
     /// oidc-audience=, oidc-email=, jwks= (gar push tokens),
@@ -189,6 +206,9 @@ impl BrokerArgs {
             hook_rate_limit: self.hook_rate_limit.clone(),
             client_rate_limit: self.client_rate_limit.clone(),
             admin_token_file: self.admin_token_file.clone(),
+            secret_key_file: self.secret_key_file.clone(),
+            previous_secret_key_file: self.previous_secret_key_file.clone(),
+            hook_token_grace: self.hook_token_grace.clone(),
         }
     }
 }

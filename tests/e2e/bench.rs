@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::support::{run, stderr, stdout};
+use crate::support::{run, stderr, stdout, tagcast};
 
 fn positive(report: &Value, pointer: &str) -> f64 {
     let value = report
@@ -153,6 +153,17 @@ fn bench_refuses_replicas_on_sqlite_and_bad_sizes() {
 #[ignore = "needs PostgreSQL (TAGCAST_TEST_POSTGRES_URL)"]
 fn quick_bench_on_postgres_with_two_replicas() {
     let url = std::env::var("TAGCAST_TEST_POSTGRES_URL").expect("TAGCAST_TEST_POSTGRES_URL");
-    let report = bench(&["bench", "--quick", "--json", "--database-url", &url, "--replicas", "2"]);
+    let args = ["bench", "--quick", "--json", "--database-url", &url, "--replicas", "2"];
+    // A PostgreSQL broker needs its secret key given; the replicas share it.
+    let output = tagcast()
+        .args(args)
+        .env(
+            "TAGCAST_SECRET_KEY",
+            "be4cbe4cbe4cbe4cbe4cbe4cbe4cbe4cbe4cbe4cbe4cbe4cbe4cbe4cbe4cbe4c",
+        )
+        .output()
+        .expect("tagcast starts");
+    assert!(output.status.success(), "{args:?} failed: {}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("JSON");
     check_broker_report(&report, "postgres", 2);
 }

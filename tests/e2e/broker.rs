@@ -21,6 +21,8 @@ use super::support::tagcast;
 
 const TOKEN: &str = "e2e-admin-token-0123456789abcdef";
 const REGISTRY: &str = "registry.example.org:5000";
+/// The secret key of the PostgreSQL brokers (64 hex digits).
+const SECRET_KEY: &str = "e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e0e2e0";
 const EVENTS_V1: &str = "application/vnd.docker.distribution.events.v1+json";
 
 // ---------------------------------------------------------------- HTTP ---
@@ -253,6 +255,14 @@ impl Broker {
             .args(["--verify-digests", "false"])
             .args(extra)
             .env_remove("TAGCAST_ADMIN_TOKEN")
+            // A PostgreSQL broker has no default key (replicas must share
+            // one); a SQLite one makes `<file>.key` beside its database.
+            .env_remove("TAGCAST_SECRET_KEY")
+            .envs(
+                database_url
+                    .starts_with("postgres")
+                    .then_some(("TAGCAST_SECRET_KEY", SECRET_KEY)),
+            )
             .env("TAGCAST_LOG", if log.is_some() { "debug" } else { "info" })
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -50,7 +50,9 @@ async fn broker(tweak: impl FnOnce(&mut tagcast_broker::Config)) -> Broker {
     config.admin_token = Some(ADMIN.into());
     config.verify_grace = Duration::from_secs(1);
     tweak(&mut config);
-    let store = tagcast_broker::store::open("sqlite::memory:").await.unwrap();
+    let store = tagcast_broker::store::open("sqlite::memory:", &tagcast_broker::keys::Keys::ephemeral())
+        .await
+        .unwrap();
     let started = tagcast_broker::start(store, config).await.unwrap();
     let state = started.state.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -195,7 +195,7 @@ async fn in_process(database_url: &str) -> (String, tagcast_broker::AppState) {
     config.admin_token = Some("load-admin-token-0123456789".into());
     config.listen = addr;
     config.public_url = format!("http://{addr}");
-    let store = tagcast_broker::store::open(database_url)
+    let store = tagcast_broker::store::open(database_url, &tagcast_broker::keys::Keys::ephemeral())
         .await
         .expect("the database opens");
     let started = tagcast_broker::start(store, config).await.expect("the broker starts");

@@ -14,6 +14,7 @@ pub mod api;
 pub mod config;
 pub mod delivery;
 pub mod inbound;
+pub mod keys;
 pub mod manage;
 pub mod matching;
 pub mod metrics;
@@ -78,6 +79,9 @@ pub enum BrokerError {
     /// The database failed.
     #[error("cannot open the database")]
     Store(#[from] store::StoreError),
+    /// The secret key cannot be loaded.
+    #[error("cannot load the secret key")]
+    Key(#[from] keys::KeyError),
     /// The listener failed.
     #[error("the HTTP server failed")]
     Io(#[from] std::io::Error),
@@ -224,7 +228,18 @@ async fn log_request(request: Request, next: Next) -> Response {
 ///
 /// The database or the listener failed, or the token file cannot be written.
 pub async fn serve(listener: TcpListener, config: Config) -> Result<(), BrokerError> {
-    let store = store::open(&config.database_url).await?;
+    let (keys, generated_key) = config.keys()?;
+    // The source only, never the key.
+    if let Some(path) = &generated_key {
+        tracing::info!(
+            file = %path.display(),
+            "generated the secret key that seals the database's secrets (mode 0600); back it up with the \
+             database: without it the database's secrets cannot be opened"
+        );
+    } else {
+        tracing::info!(key = %keys.current.source(), "the database's secrets are sealed with the secret key from here");
+    }
+    let store = store::open(&config.database_url, &keys).await?;
     let token_file = config.admin_token_file.clone();
     let started = start(store, config).await?;
     if let Some(token) = &started.generated_admin_token {

@@ -114,7 +114,8 @@ pub struct BenchArgs {
     #[arg(long, env = "TAGCAST_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// The database of the started broker: postgres://… (or sqlite://…)
-    /// [default: a SQLite file in a temporary directory].
+    /// [default: a SQLite file in a temporary directory]. A PostgreSQL
+    /// broker needs TAGCAST_SECRET_KEY in the environment.
     #[arg(long, value_name = "URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Brokers started on the same PostgreSQL database; hooks alternate
@@ -242,6 +243,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         bail!(
             "--replicas {} needs --database-url postgres://…: one process owns a SQLite file",
             args.replicas
+        );
+    }
+    let postgres = args.database_url.as_deref().is_some_and(|u| u.starts_with("postgres"));
+    if postgres && args.url.is_none() && std::env::var_os("TAGCAST_SECRET_KEY").is_none() {
+        // Said here rather than by each replica's log.
+        bail!(
+            "a PostgreSQL broker needs TAGCAST_SECRET_KEY (32 bytes as 64 hex digits or base64): its replicas must \
+             use the same key"
         );
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

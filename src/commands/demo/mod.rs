@@ -329,7 +329,8 @@ async fn start_broker(
         verify_grace: Some("1s".to_owned()),
         ..Settings::default()
     })?;
-    let store = tagcast_broker::store::open(&database_url).await?;
+    let (keys, _) = config.keys()?;
+    let store = tagcast_broker::store::open(&database_url, &keys).await?;
     let started = tagcast_broker::start(store, config).await?;
     tokio::spawn(async move {
         let shutdown = async move {

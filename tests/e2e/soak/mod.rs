@@ -60,6 +60,8 @@ use super::support::tagcast;
 
 const TOKEN: &str = "soak-admin-token-0123456789abcdef";
 const REGISTRY: &str = "registry.example.org:5000";
+/// The secret key of every broker of a soak (64 hex digits).
+const SECRET_KEY: &str = "50a650a650a650a650a650a650a650a650a650a650a650a650a650a650a650a6";
 const EVENTS_V1: &str = "application/vnd.docker.distribution.events.v1+json";
 const IMAGES: usize = 6;
 const SUBSCRIBERS: usize = 4;
@@ -214,6 +216,8 @@ impl Broker {
                 "200ms,500ms,1s,1s,2s,2s,2s,2s,2s,2s,2s,2s,2s,2s,2s,2s",
             ])
             .env_remove("TAGCAST_ADMIN_TOKEN")
+            // Every replica and restart on one key (PostgreSQL needs it given).
+            .env("TAGCAST_SECRET_KEY", SECRET_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -71,6 +71,19 @@ pub enum StoreError {
     /// The store's writer has stopped (the broker is shutting down).
     #[error("the store's writer has stopped")]
     WriterStopped,
+    /// The database was sealed under another secret key.
+    #[error(
+        "the database was written under another secret key: its key check value does not match the key from \
+         {source_name}{}; start with the key it was written under (to change keys, give the old one as \
+         --previous-secret-key-file with the new one)",
+        previous.as_ref().map(|p| format!(" nor the previous key from {p}")).unwrap_or_default()
+    )]
+    WrongKey {
+        /// Where the current key came from.
+        source_name: String,
+        /// Where the previous key came from, if one was given.
+        previous: Option<String>,
+    },
     /// A database file's mode cannot be set.
     #[error("cannot restrict the database file {path} to its owner (mode 0600)")]
     File {
@@ -642,8 +655,29 @@ pub trait Store: Send + Sync + 'static {
     /// The hook source of a kind at a registry, if there is one.
     fn find_hook_source<'a>(&'a self, kind: &'a str, registry: &'a str) -> StoreFuture<'a, Option<HookSource>>;
 
-    /// The hook source of a path token.
+    /// The hook source of a path token: its current token, or its previous
+    /// one until the rotation's grace period ends. Looked up by the
+    /// token's keyed hash; the token itself is never stored in plaintext.
     fn hook_source_by_token<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<HookSource>>;
+
+    /// Gives the hook source of a kind at a registry a new token, returned
+    /// in the source; the current one stays valid until `previous_until`
+    /// (rotation), or is invalid at once with `None` (revocation). `None`
+    /// if there is no such source.
+    fn rotate_hook_token<'a>(
+        &'a self,
+        kind: &'a str,
+        registry: &'a str,
+        previous_until: Option<Millis>,
+    ) -> StoreFuture<'a, Option<HookSource>>;
+
+    /// Deletes the hook sources created before `created_before` that are
+    /// not in `in_use` (kind, registry); returns the deleted ones.
+    fn prune_hook_sources(
+        &self,
+        in_use: Vec<(String, String)>,
+        created_before: Millis,
+    ) -> StoreFuture<'_, Vec<(String, String)>>;
 
     /// Records the events of one authentic hook in one transaction,
     /// deduplicating by the registry's event id (or body hash) among the
@@ -763,17 +797,18 @@ impl std::fmt::Debug for ManagedHookRow {
 /// How many deliveries of one subscriber may be in flight at once, unless configured.
 pub const DEFAULT_IN_FLIGHT_PER_SUBSCRIBER: i64 = 8;
 
-/// Opens the store a database URL names and migrates it.
+/// Opens the store a database URL names, migrates it and settles it with
+/// the secret keys (refusing a database written under another key).
 ///
 /// # Errors
 ///
-/// [`StoreError::UnsupportedUrl`] for a URL of another scheme, or the
-/// database's error.
-pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+/// [`StoreError::UnsupportedUrl`] for a URL of another scheme, the
+/// database's error, or [`StoreError::WrongKey`].
+pub async fn open(url: &str, keys: &crate::keys::Keys) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+        Ok(std::sync::Arc::new(SqliteStore::open_keyed(url, keys).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
+        Ok(std::sync::Arc::new(PostgresStore::open_keyed(url, keys).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }

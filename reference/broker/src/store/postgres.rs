@@ -11,6 +11,7 @@ use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
 use super::StoreResult;
 use super::backend::{Backend, Rows, Value, to_rows};
 use super::sql::{SqlStore, migrator};
+use crate::keys::Keys;
 
 /// The PostgreSQL backend of [`SqlStore`].
 #[derive(Debug, Clone)]
@@ -23,22 +24,25 @@ pub struct Postgres {
 pub type PostgresStore = SqlStore<Postgres>;
 
 impl SqlStore<Postgres> {
-    /// Connects to and migrates the database of a `postgres://…` URL.
+    /// Connects to, migrates and settles with the secret keys the database
+    /// of a `postgres://…` URL.
     ///
     /// # Errors
     ///
-    /// The database's error, or a failed migration.
-    pub async fn open(url: &str) -> StoreResult<Self> {
-        Self::open_with(PgConnectOptions::from_str(url)?).await
+    /// The database's error, a failed migration, or
+    /// [`super::StoreError::WrongKey`].
+    pub async fn open_keyed(url: &str, keys: &Keys) -> StoreResult<Self> {
+        Self::open_with(PgConnectOptions::from_str(url)?, keys).await
     }
 
     /// Connects with options (tests put each store in its own schema with
-    /// `options([("search_path", …)])`) and migrates.
+    /// `options([("search_path", …)])`), migrates and settles.
     ///
     /// # Errors
     ///
-    /// The database's error, or a failed migration.
-    pub async fn open_with(options: PgConnectOptions) -> StoreResult<Self> {
+    /// The database's error, a failed migration, or
+    /// [`super::StoreError::WrongKey`].
+    pub async fn open_with(options: PgConnectOptions, keys: &Keys) -> StoreResult<Self> {
         let writer = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
@@ -76,6 +80,11 @@ impl SqlStore<Postgres> {
                 "previous secret",
                 include_str!("../../migrations/postgres/0009_previous_secret.sql"),
             ),
+            (
+                10,
+                "sealed secrets",
+                include_str!("../../migrations/postgres/0010_sealed_secrets.sql"),
+            ),
         ])
         .run(&writer)
         .await?;
@@ -84,7 +93,7 @@ impl SqlStore<Postgres> {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        Ok(SqlStore::new(Postgres { writer, reader }))
+        SqlStore::settled(Postgres { writer, reader }, keys).await
     }
 }
 

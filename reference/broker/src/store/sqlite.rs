@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 use super::backend::{Backend, Rows, Value, to_rows};
 use super::sql::{SqlStore, migrator};
 use super::{StoreError, StoreResult};
+use crate::keys::Keys;
 
 /// How many read-only connections a file database gets.
 const READERS: u32 = 4;
@@ -29,13 +30,26 @@ pub struct Sqlite {
 pub type SqliteStore = SqlStore<Sqlite>;
 
 impl SqlStore<Sqlite> {
-    /// Opens (creating if missing) and migrates the database of a
-    /// `sqlite://PATH` or `sqlite::memory:` URL.
+    /// Opens a throw-away database (tests, tools) with a random secret
+    /// key: [`Self::open_keyed`] with [`Keys::ephemeral`]. A file opened so
+    /// is refused by every later open.
     ///
     /// # Errors
     ///
-    /// The database's error, or a failed migration.
+    /// As [`Self::open_keyed`].
     pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::open_keyed(url, &Keys::ephemeral()).await
+    }
+
+    /// Opens (creating if missing) and migrates the database of a
+    /// `sqlite://PATH` or `sqlite::memory:` URL, and settles it with the
+    /// secret keys.
+    ///
+    /// # Errors
+    ///
+    /// The database's error, a failed migration, or
+    /// [`super::StoreError::WrongKey`].
+    pub async fn open_keyed(url: &str, keys: &Keys) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -88,6 +102,11 @@ impl SqlStore<Sqlite> {
                 "previous secret",
                 include_str!("../../migrations/sqlite/0009_previous_secret.sql"),
             ),
+            (
+                10,
+                "sealed secrets",
+                include_str!("../../migrations/sqlite/0010_sealed_secrets.sql"),
+            ),
         ])
         .run(&writer)
         .await?;
@@ -108,7 +127,7 @@ impl SqlStore<Sqlite> {
                 .connect_with(options.read_only(true))
                 .await?
         };
-        Ok(SqlStore::new(Sqlite { writer, reader }))
+        SqlStore::settled(Sqlite { writer, reader }, keys).await
     }
 }
 

@@ -22,7 +22,7 @@ async fn sqlite_files_are_created_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("broker.db");
     let url = format!("sqlite://{}", db.display());
-    let store = SqliteStore::open(&url).await.unwrap();
+    let store = SqliteStore::open_keyed(&url, &crate::support::keys()).await.unwrap();
     // A write, so that the WAL and its index exist while the store is open.
     store.init_setting("probe", "1").await.unwrap();
     for suffix in ["", "-wal", "-shm"] {
@@ -36,7 +36,9 @@ async fn sqlite_files_are_created_owner_only() {
     let old = dir.path().join("old.db");
     std::fs::write(&old, b"").unwrap();
     std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let store = SqliteStore::open(&format!("sqlite://{}", old.display())).await.unwrap();
+    let store = SqliteStore::open_keyed(&format!("sqlite://{}", old.display()), &crate::support::keys())
+        .await
+        .unwrap();
     store.init_setting("probe", "1").await.unwrap();
     for suffix in ["", "-wal", "-shm"] {
         let file = std::path::PathBuf::from(format!("{}{suffix}", old.display()));

@@ -22,7 +22,7 @@ const POISON: &str = "1.1.0-production-201108-000013";
 /// test to change the database behind the store's back.
 async fn file_store(dir: &tempfile::TempDir) -> (Arc<dyn Store>, sqlx::SqliteConnection) {
     let url = format!("sqlite://{}", dir.path().join("broker.db").display());
-    let store = SqliteStore::open(&url).await.unwrap();
+    let store = SqliteStore::open_keyed(&url, &crate::support::keys()).await.unwrap();
     let side = sqlx::SqliteConnection::connect(&url).await.unwrap();
     (Arc::new(store), side)
 }
@@ -289,7 +289,7 @@ async fn the_registry_url_moves_from_the_hook_source_to_its_subscription() {
     }
     drop(side);
     let url = format!("sqlite://{}", dir.path().join("broker.db").display());
-    let reopened = SqliteStore::open(&url).await.unwrap();
+    let reopened = SqliteStore::open_keyed(&url, &crate::support::keys()).await.unwrap();
     let mut side = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let rows: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT service_id, registry_url FROM subscriptions ORDER BY service_id")

@@ -18,6 +18,7 @@ mod pubsub;
 mod replicas;
 mod resolve;
 mod retention;
+mod secrets;
 mod signing_kinds;
 mod store;
 mod verify;

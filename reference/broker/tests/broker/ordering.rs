@@ -179,8 +179,16 @@ async fn across_two_replicas_an_older_retrying_delivery_is_dropped() {
 
     use crate::support::{fresh_schema, schema_options};
     let schema = fresh_schema().await;
-    let one: Arc<dyn Store> = Arc::new(PostgresStore::open_with(schema_options(&schema)).await.unwrap());
-    let two: Arc<dyn Store> = Arc::new(PostgresStore::open_with(schema_options(&schema)).await.unwrap());
+    let one: Arc<dyn Store> = Arc::new(
+        PostgresStore::open_with(schema_options(&schema), &crate::support::keys())
+            .await
+            .unwrap(),
+    );
+    let two: Arc<dyn Store> = Arc::new(
+        PostgresStore::open_with(schema_options(&schema), &crate::support::keys())
+            .await
+            .unwrap(),
+    );
     let a = Broker::start(one, many_retries).await;
     let b = Broker::start(two, many_retries).await;
     older_retry_is_dropped(&a, &b).await;

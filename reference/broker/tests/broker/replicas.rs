@@ -16,8 +16,16 @@ use crate::support::{fresh_schema, schema_options};
 #[ignore = "needs postgres"]
 async fn two_replicas_deliver_each_event_once() {
     let schema = fresh_schema().await;
-    let one: Arc<dyn Store> = Arc::new(PostgresStore::open_with(schema_options(&schema)).await.unwrap());
-    let two: Arc<dyn Store> = Arc::new(PostgresStore::open_with(schema_options(&schema)).await.unwrap());
+    let one: Arc<dyn Store> = Arc::new(
+        PostgresStore::open_with(schema_options(&schema), &crate::support::keys())
+            .await
+            .unwrap(),
+    );
+    let two: Arc<dyn Store> = Arc::new(
+        PostgresStore::open_with(schema_options(&schema), &crate::support::keys())
+            .await
+            .unwrap(),
+    );
     let a = Broker::start(one, |c| c.poll_interval = Duration::from_millis(20)).await;
     let b = Broker::start(two, |c| c.poll_interval = Duration::from_millis(20)).await;
     let receiver = Receiver::start(&[]).await;

@@ -506,7 +506,9 @@ async fn matching_is_indexed_by_repository() {
     use sqlx::{Connection as _, Row as _};
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("plan.db").display());
-    let store = tagcast_broker::store::SqliteStore::open(&url).await.unwrap();
+    let store = tagcast_broker::store::SqliteStore::open_keyed(&url, &crate::support::keys())
+        .await
+        .unwrap();
     drop(store);
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     for (sql, index) in [

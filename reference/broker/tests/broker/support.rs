@@ -34,11 +34,21 @@ pub fn schema_options(schema: &str) -> PgConnectOptions {
         .options([("search_path", schema)])
 }
 
+/// The secret keys of the tests' stores: one fixed key, so that a store
+/// reopened on the same database (restarts, replicas) opens its secrets.
+pub fn keys() -> tagcast_broker::keys::Keys {
+    use tagcast_broker::keys::{KeySource, Keyring, Keys, SecretKey};
+    Keys::new(Keyring::new(
+        &SecretKey::parse(&"5e".repeat(32)).expect("a valid key"),
+        KeySource::Given,
+    ))
+}
+
 /// A store on a new PostgreSQL schema.
 pub async fn postgres() -> Arc<dyn Store> {
     let schema = fresh_schema().await;
     Arc::new(
-        PostgresStore::open_with(schema_options(&schema))
+        PostgresStore::open_with(schema_options(&schema), &crate::support::keys())
             .await
             .expect("open PostgreSQL store"),
     )
@@ -46,7 +56,11 @@ pub async fn postgres() -> Arc<dyn Store> {
 
 /// A store on a new in-memory SQLite database.
 pub async fn sqlite() -> Arc<dyn Store> {
-    Arc::new(SqliteStore::open("sqlite::memory:").await.expect("open SQLite store"))
+    Arc::new(
+        SqliteStore::open_keyed("sqlite::memory:", &crate::support::keys())
+            .await
+            .expect("open SQLite store"),
+    )
 }
 
 /// Runs one async test case against a fresh SQLite store and, when

@@ -8,6 +8,7 @@
 //! - `outbox.rs`: deliveries, their claims and attempts.
 
 mod inbound;
+mod keys;
 mod managed;
 mod outbox;
 mod retention;
@@ -18,17 +19,24 @@ use std::sync::Arc;
 
 use super::backend::Backend;
 use super::group::{self, Writer};
+use crate::keys::Keyring;
+
 use super::{
     AcceptedEvent, AttemptRecord, Claim, DeliveryRecord, Disposition, DueDelivery, HookSource, InboundEvent,
-    ManagedHookRow, Matched, Millis, NewDelivery, NewInboundEvent, NewService, Pruned, Store, StoreFuture,
-    StoredService, Subscriber, SubscriptionState,
+    ManagedHookRow, Matched, Millis, NewDelivery, NewInboundEvent, NewService, Pruned, Store, StoreError, StoreFuture,
+    StoreResult, StoredService, Subscriber, SubscriptionState,
 };
 use tagcast_spec::Repository;
 
 /// The store over one backend (see [`super::SqliteStore`] and [`super::PostgresStore`]).
+///
+/// Secrets are sealed here on the way in and opened on the way out, so
+/// the queries (`services.rs`, `outbox.rs`, …) only ever see sealed values
+/// and token hashes, and the [`Store`] trait only plaintext.
 pub struct SqlStore<B: Backend> {
     db: Arc<B>,
     writer: Writer,
+    keys: Arc<Keyring>,
 }
 
 impl<B: Backend> fmt::Debug for SqlStore<B> {
@@ -42,10 +50,95 @@ impl<B: Backend> fmt::Debug for SqlStore<B> {
 impl<B: Backend> SqlStore<B> {
     /// The store over an opened, migrated backend; starts its group-commit
     /// writer (so it must be called inside a Tokio runtime).
-    pub(crate) fn new(db: B) -> Self {
+    pub(crate) fn new(db: B, keys: Keyring) -> Self {
         let db = Arc::new(db);
         let writer = group::spawn(db.clone());
-        Self { db, writer }
+        Self {
+            db,
+            writer,
+            keys: Arc::new(keys),
+        }
+    }
+
+    /// Settles a migrated database with the keys (`keys.rs`) and builds
+    /// the store; logs what was sealed or rekeyed, never a secret.
+    pub(crate) async fn settled(db: B, keys: &crate::keys::Keys) -> StoreResult<Self> {
+        let settled = keys::settle(&db, keys).await?;
+        if settled.sealed > 0 {
+            tracing::info!(
+                sealed = settled.sealed,
+                key = %keys.current.source(),
+                "sealed secrets stored in plaintext by an older broker"
+            );
+        }
+        if settled.rekeyed {
+            tracing::info!(key = %keys.current.source(), "moved every sealed secret and hook token to the new secret key");
+        }
+        Ok(Self::new(db, keys.current.clone()))
+    }
+
+    fn unseal(&self, table: &'static str, row: &str, context: &str, sealed: &str) -> StoreResult<String> {
+        self.keys.open(context, sealed).map_err(|err| StoreError::Corrupt {
+            table,
+            row: row.to_owned(),
+            column: context.split(':').next().unwrap_or_default().to_owned(),
+            error: err.to_string(),
+        })
+    }
+
+    /// A hook source as read, its token and secret opened.
+    fn open_source(&self, mut source: HookSource) -> StoreResult<HookSource> {
+        let row = format!("{}:{}", source.kind, source.registry);
+        source.token = self.unseal(
+            "hook_sources",
+            &row,
+            &crate::keys::hook_token_context(&source.kind, &source.registry),
+            &source.token,
+        )?;
+        if let Some(secret) = &source.secret {
+            source.secret = Some(self.unseal(
+                "hook_sources",
+                &row,
+                &crate::keys::hook_secret_context(&source.kind, &source.registry),
+                secret,
+            )?);
+        }
+        Ok(source)
+    }
+
+    async fn hook_source_by_token(&self, token: &str) -> StoreResult<Option<HookSource>> {
+        use subtle::ConstantTimeEq as _;
+        let hash = self.keys.token_hash(token);
+        let Some((source, matched)) = services::hook_source_by_token_hash(&*self.db, &hash, super::now_ms()).await?
+        else {
+            return Ok(None);
+        };
+        // The database found the row by the hash; compare it again here
+        // in constant time, so a collation or index quirk cannot admit
+        // another token.
+        if !bool::from(matched.as_bytes().ct_eq(hash.as_bytes())) {
+            return Ok(None);
+        }
+        self.open_source(source).map(Some)
+    }
+
+    async fn hook_source_sealed(&self, kind: &str, registry: &str, secret: Option<&str>) -> StoreResult<HookSource> {
+        let source = services::hook_source(&*self.db, &self.keys, kind, registry, secret).await?;
+        self.open_source(source)
+    }
+
+    async fn rotate_hook_token(
+        &self,
+        kind: &str,
+        registry: &str,
+        previous_until: Option<Millis>,
+    ) -> StoreResult<Option<HookSource>> {
+        let token = services::StoredToken::mint(&self.keys, kind, registry);
+        if !services::rotate_hook_token(&*self.db, kind, registry, &token, previous_until).await? {
+            return Ok(None);
+        }
+        let source = services::find_hook_source(&*self.db, kind, registry).await?;
+        source.map(|s| self.open_source(s)).transpose()
     }
 
     /// The backend, for queries of its own (tests, tools).
@@ -99,11 +192,11 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     fn insert_service(&self, service: NewService) -> StoreFuture<'_, ()> {
-        Box::pin(async move { services::insert_service(&*self.db, &service).await })
+        Box::pin(async move { services::insert_service(&*self.db, &self.keys, &service).await })
     }
 
     fn replace_service(&self, service: NewService) -> StoreFuture<'_, bool> {
-        Box::pin(async move { services::replace_service(&*self.db, &service).await })
+        Box::pin(async move { services::replace_service(&*self.db, &self.keys, &service).await })
     }
 
     fn delete_service<'a>(&'a self, id: &'a str) -> StoreFuture<'a, bool> {
@@ -132,15 +225,35 @@ impl<B: Backend> Store for SqlStore<B> {
         registry: &'a str,
         secret: Option<&'a str>,
     ) -> StoreFuture<'a, HookSource> {
-        Box::pin(services::hook_source(&*self.db, kind, registry, secret))
+        Box::pin(self.hook_source_sealed(kind, registry, secret))
     }
 
     fn find_hook_source<'a>(&'a self, kind: &'a str, registry: &'a str) -> StoreFuture<'a, Option<HookSource>> {
-        Box::pin(services::find_hook_source(&*self.db, kind, registry))
+        Box::pin(async move {
+            let source = services::find_hook_source(&*self.db, kind, registry).await?;
+            source.map(|s| self.open_source(s)).transpose()
+        })
     }
 
     fn hook_source_by_token<'a>(&'a self, token: &'a str) -> StoreFuture<'a, Option<HookSource>> {
-        Box::pin(services::hook_source_by_token(&*self.db, token))
+        Box::pin(SqlStore::hook_source_by_token(self, token))
+    }
+
+    fn rotate_hook_token<'a>(
+        &'a self,
+        kind: &'a str,
+        registry: &'a str,
+        previous_until: Option<Millis>,
+    ) -> StoreFuture<'a, Option<HookSource>> {
+        Box::pin(SqlStore::rotate_hook_token(self, kind, registry, previous_until))
+    }
+
+    fn prune_hook_sources(
+        &self,
+        in_use: Vec<(String, String)>,
+        created_before: Millis,
+    ) -> StoreFuture<'_, Vec<(String, String)>> {
+        Box::pin(async move { services::prune_hook_sources(&*self.db, &in_use, created_before).await })
     }
 
     fn record_inbound(
@@ -187,7 +300,18 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     fn claim_deliveries<'a>(&'a self, claim: Claim<'a>) -> StoreFuture<'a, Vec<DueDelivery>> {
-        Box::pin(outbox::claim_deliveries(&*self.db, claim))
+        Box::pin(async move {
+            let mut due = outbox::claim_deliveries(&*self.db, claim).await?;
+            for delivery in &mut due {
+                let context = crate::keys::subscription_context(&delivery.service_id);
+                delivery.secret = self.unseal("subscriptions", &delivery.service_id, &context, &delivery.secret)?;
+                if let Some(previous) = &delivery.previous_secret {
+                    delivery.previous_secret =
+                        Some(self.unseal("subscriptions", &delivery.service_id, &context, previous)?);
+                }
+            }
+            Ok(due)
+        })
     }
 
     fn finish_attempt(&self, record: AttemptRecord) -> StoreFuture<'_, ()> {
@@ -215,7 +339,13 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     fn subscription_secret<'a>(&'a self, service_id: &'a str) -> StoreFuture<'a, Option<String>> {
-        Box::pin(services::subscription_secret(&*self.db, service_id))
+        Box::pin(async move {
+            let sealed = services::subscription_secret(&*self.db, service_id).await?;
+            let context = crate::keys::subscription_context(service_id);
+            sealed
+                .map(|s| self.unseal("subscriptions", service_id, &context, &s))
+                .transpose()
+        })
     }
 
     fn subscription_state<'a>(&'a self, service_id: &'a str) -> StoreFuture<'a, Option<SubscriptionState>> {
@@ -231,11 +361,26 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     fn managed_hooks(&self) -> StoreFuture<'_, Vec<ManagedHookRow>> {
-        Box::pin(managed::managed_hooks(&*self.db))
+        Box::pin(async move {
+            let mut hooks = managed::managed_hooks(&*self.db).await?;
+            for hook in &mut hooks {
+                let context = crate::keys::managed_hook_context(&hook.registry, &hook.scope);
+                hook.url = self.unseal("managed_hooks", &hook.scope, &context, &hook.url)?;
+            }
+            Ok(hooks)
+        })
     }
 
     fn put_managed_hook<'a>(&'a self, hook: &'a ManagedHookRow) -> StoreFuture<'a, ()> {
-        Box::pin(managed::put_managed_hook(&*self.db, hook))
+        Box::pin(async move {
+            // The URL carries the hook token: sealed like the token itself.
+            let mut sealed = hook.clone();
+            sealed.url = self.keys.seal(
+                &crate::keys::managed_hook_context(&hook.registry, &hook.scope),
+                &hook.url,
+            );
+            managed::put_managed_hook(&*self.db, &sealed).await
+        })
     }
 
     fn delete_managed_hook<'a>(&'a self, registry: &'a str, scope: &'a str) -> StoreFuture<'a, ()> {

@@ -31,7 +31,7 @@ async fn get(broker: &Broker, url: &str) -> (u16, String) {
 async fn public_reads_never_show_a_secret_a_callback_password_or_a_registry_query() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("broker.db").display());
-    let store = SqliteStore::open(&url).await.unwrap();
+    let store = SqliteStore::open_keyed(&url, &crate::support::keys()).await.unwrap();
     let mut side = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let broker = Broker::start(Arc::new(store), |_| {}).await;
     let body = registration(
