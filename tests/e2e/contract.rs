@@ -77,9 +77,32 @@ fn there_is_a_page_per_schema_and_index_html_is_self_contained() {
 /// Reports the layout of the page it is appended to into the parent page
 /// (the frame that sets the viewport's width): the document's scroll and
 /// client widths, how many property names there are and which of them
-/// wrap, and the elements sticking out, for the failure message.
-const MEASURE: &str = r#"<script>(function () {
+/// wrap, and the elements sticking out, for the failure message; where the
+/// overview's heading ends and whether the contents list is shown (as
+/// loaded, then once opened on a click's behalf: `checkVisibility` is false
+/// inside a closed `<details>`); and every in-page link whose target the
+/// browser cannot find (`getElementById` of the decoded fragment).
+const MEASURE: &str = r##"<script>(function () {
   var d = document.documentElement, wide = [], broken = [];
+  var links = document.querySelectorAll('a[href^="#"]'), dead = [];
+  links.forEach(function (a) {
+    var href = a.getAttribute('href'), id = null;
+    try { id = decodeURIComponent(href.slice(1)); } catch (e) {}
+    if (!id || !document.getElementById(id)) { if (dead.indexOf(href) < 0) dead.push(href); }
+  });
+  var overview = document.querySelector('#overview > h2');
+  var details = document.querySelector('nav details');
+  var last = document.querySelector('nav a[href="#requirements"]');
+  var contents = {
+    shown: !!last && last.checkVisibility(),
+    navHeight: document.querySelector('nav').getBoundingClientRect().height,
+    summaryBottom: details ? details.querySelector('summary').getBoundingClientRect().bottom : null
+  };
+  if (details && !details.open) {
+    details.open = true;
+    contents.shownOpened = !!last && last.checkVisibility();
+    details.open = false;
+  }
   document.querySelectorAll('body *').forEach(function (e) {
     if (e.getBoundingClientRect().right > d.clientWidth + 0.5 && !e.closest('.scroll') && wide.length < 10)
       wide.push(e.tagName + '.' + e.className + ' ' + e.textContent.slice(0, 60));
@@ -92,9 +115,11 @@ const MEASURE: &str = r#"<script>(function () {
   out.id = 'measure';
   out.textContent = JSON.stringify({scrollWidth: d.scrollWidth, clientWidth: d.clientWidth,
     props: props.length, broken: broken, wide: wide, titles: titles,
-    bodyText: document.body.innerText.length});
+    bodyText: document.body.innerText.length, viewportHeight: window.innerHeight,
+    overviewBottom: overview ? overview.getBoundingClientRect().bottom : null,
+    contents: contents, links: links.length, deadLinks: dead});
   parent.document.body.appendChild(out);
-})();</script>"#;
+})();</script>"##;
 
 fn chromium(profile: &std::path::Path) -> Command {
     let mut command = Command::new("chromium");
@@ -127,7 +152,10 @@ fn png_size(png: &[u8]) -> (u32, u32) {
 /// (390 px) width: a screenshot of each (kept in the target directory, see
 /// the output), and a measuring copy of the page in a frame of that width
 /// reports its layout: nothing wider than the viewport, no property name
-/// broken across lines, every schema's title rendered, text on the page.
+/// broken across lines, every schema's title rendered, text on the page,
+/// every in-page link with a target, and the contents beside the page on a
+/// desktop but collapsed on a phone, so that the overview starts on its
+/// first screen.
 #[test]
 #[ignore = "needs chromium"]
 fn index_html_renders_in_chromium() {
@@ -240,6 +268,53 @@ fn index_html_renders_in_chromium() {
                 rendered.contains(&title.as_str()),
                 "{name}: {title} is not rendered: {rendered:?}"
             );
+        }
+
+        // Every in-page link lands on an element of the page.
+        assert!(
+            layout["links"].as_u64().unwrap() > 500,
+            "{name}: in-page links counted: {}",
+            layout["links"]
+        );
+        assert_eq!(
+            layout["deadLinks"],
+            serde_json::json!([]),
+            "{name}: in-page links without a target element"
+        );
+
+        // The contents: beside the page on a desktop; one line above the
+        // overview on a phone, which then starts on the first screen, and
+        // the list one click away.
+        let contents = &layout["contents"];
+        println!(
+            "{name}: {} in-page links, overview heading ends at {} px of {} px, contents {contents}",
+            layout["links"], layout["overviewBottom"], layout["viewportHeight"]
+        );
+        assert_eq!(
+            layout["viewportHeight"].as_u64(),
+            Some(u64::from(height)),
+            "{name}: the frame sets the viewport"
+        );
+        let overview_bottom = layout["overviewBottom"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{name}: no overview heading"));
+        if width >= 1000 {
+            assert_eq!(
+                contents["shown"], true,
+                "{name}: the contents list is shown without a click"
+            );
+        } else {
+            assert!(
+                overview_bottom <= f64::from(height),
+                "{name}: the overview's heading ends at {overview_bottom} px, below the first screen \
+                 ({height} px): contents {contents}"
+            );
+            assert_eq!(contents["shown"], false, "{name}: the contents list is collapsed");
+            assert!(
+                contents["summaryBottom"].as_f64().is_some_and(|b| b <= overview_bottom),
+                "{name}: the collapsed contents are above the overview: {contents}"
+            );
+            assert_eq!(contents["shownOpened"], true, "{name}: the collapsed contents open");
         }
     }
 }

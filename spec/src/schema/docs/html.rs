@@ -320,7 +320,7 @@ const FLOW_SVG: &str = r##"<svg class="flow wide" viewBox="0 0 760 170" role="im
 const STYLE: &str = "*{box-sizing:border-box}body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1b1f24;background:#fff;line-height:1.45}\
 header{background:#0b3d5c;color:#fff;padding:1rem 2rem}header h1{margin:0;font-size:1.5rem}header p{margin:.3rem 0 0}header code{background:#1d5a80;color:#fff}\
 .layout{display:flex;gap:2rem;padding:0 2rem}nav{flex:0 0 16rem;position:sticky;top:0;align-self:flex-start;max-height:100vh;overflow:auto;padding:1rem 0}\
-nav ul{list-style:none;padding-left:.8rem;margin:.2rem 0}nav>ul{padding-left:0}main{flex:1;min-width:0;padding:1rem 0 4rem}\
+nav ul{list-style:none;padding-left:.8rem;margin:.2rem 0}nav details>ul{padding-left:0}nav summary{font-weight:700;cursor:pointer}main{flex:1;min-width:0;padding:1rem 0 4rem}\
 table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.92rem}th,td{border:1px solid #d0d7de;padding:.35rem .5rem;vertical-align:top;text-align:left}\
 th{background:#f3f5f7}td p{margin:0 0 .3rem}tr:target,section:target>h2,section:target>h3,section:target>h4{background:#fff5c2}\
 code{background:#f3f5f7;padding:0 .2rem;border-radius:3px;overflow-wrap:anywhere}code.prop{white-space:nowrap;overflow-wrap:normal}nav a{overflow-wrap:anywhere}\
@@ -336,6 +336,7 @@ svg.flow{width:100%;max-width:48rem;height:auto;display:block;margin:1rem 0}svg.
 table.props,table.props tbody,table.props tr,table.props td{display:block;width:100%}table.props thead{display:none}\
 table.props tr{border:1px solid #d0d7de;margin:.6rem 0}table.props td{border:0;padding:.15rem .5rem}\
 table.props td[data-label]::before{content:attr(data-label) ': ';font-weight:600}}\
+@media (min-width:50.0625rem){@supports selector(::details-content){nav details::details-content{content-visibility:visible}nav summary{display:block;cursor:auto;pointer-events:none}}}\
 @media print{nav{display:none}}";
 
 /// Spec Markdown (a requirement's text) as HTML: paragraphs, lists,
@@ -462,9 +463,15 @@ fn place<'a>(schemas: &'a [Schema], operations: &'a [Operation]) -> Vec<Placed<'
     placed
 }
 
+/// The contents list, in a `<details>` closed in the markup: on a phone the
+/// list (longer than the first screen) is one "Contents" line above the
+/// overview; on a wide screen the style shows it beside the page without a
+/// click (`::details-content`, and only where the browser has it, so that
+/// elsewhere the list stays one click away rather than hidden). No script:
+/// the page is self-contained and readable without one.
 fn contents_html(out: &mut String, placed: &[Placed<'_>]) {
     out.push_str(
-        "<nav aria-label=\"Contents\"><strong>Contents</strong><ul>\n<li><a href=\"#overview\">Overview</a></li>\n",
+        "<nav aria-label=\"Contents\"><details class=\"contents\"><summary>Contents</summary><ul>\n<li><a href=\"#overview\">Overview</a></li>\n",
     );
     for (n, step) in placed.iter().enumerate() {
         let _ = write!(
@@ -488,7 +495,7 @@ fn contents_html(out: &mut String, placed: &[Placed<'_>]) {
         }
         out.push_str("</ul></li>\n");
     }
-    out.push_str("<li><a href=\"#definitions\">Shared definitions</a></li>\n<li><a href=\"#requirements\">Requirements</a></li>\n</ul></nav>\n");
+    out.push_str("<li><a href=\"#definitions\">Shared definitions</a></li>\n<li><a href=\"#requirements\">Requirements</a></li>\n</ul></details></nav>\n");
 }
 
 fn overview_html(out: &mut String, placed: &[Placed<'_>]) {
