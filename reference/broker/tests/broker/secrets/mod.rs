@@ -5,6 +5,8 @@
 //! left by an older broker is sealed at start.
 
 mod keys;
+mod plaintext;
+mod rotation;
 mod sealed;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +33,51 @@ pub fn key_file(dir: &Path, name: &str, byte: u8) -> (Keys, PathBuf) {
     (Keys::new(Keyring::new(&key, KeySource::File(path.clone()))), path)
 }
 
+/// The keys of `current` with `previous` as the key before a rotation.
+pub fn rotating(current: &Keys, previous: &Keys) -> Keys {
+    Keys {
+        current: current.current.clone(),
+        previous: Some(previous.current.clone()),
+    }
+}
+
+/// A database a test opens more than once, with various keys.
+#[derive(Clone)]
+pub enum Db {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Db {
+    /// A SQLite file in `dir`.
+    pub fn sqlite(dir: &Path) -> Self {
+        Self::Sqlite(format!("sqlite://{}", dir.join("broker.db").display()))
+    }
+
+    /// A fresh PostgreSQL schema.
+    pub async fn postgres() -> Self {
+        Self::Postgres(crate::support::fresh_schema().await)
+    }
+
+    pub async fn open(&self, keys: &Keys) -> Result<Arc<dyn Store>, tagcast_broker::store::StoreError> {
+        use tagcast_broker::store::{PostgresStore, SqliteStore};
+        Ok(match self {
+            Self::Sqlite(url) => Arc::new(SqliteStore::open_keyed(url, keys).await?),
+            Self::Postgres(schema) => {
+                Arc::new(PostgresStore::open_with(crate::support::schema_options(schema), keys).await?)
+            }
+        })
+    }
+
+    /// Every row, as text.
+    pub async fn rows(&self) -> String {
+        match self {
+            Self::Sqlite(url) => sqlite_rows(url).await,
+            Self::Postgres(schema) => postgres_rows(schema).await,
+        }
+    }
+}
+
 /// What a scenario stored: every secret it used, by name.
 pub struct Used {
     pub secrets: Vec<(&'static str, String)>,
@@ -38,6 +85,9 @@ pub struct Used {
     pub hook: String,
     /// The subscription secret of `svc-d` now (after its replacement).
     pub secret: Secret,
+    /// The generic hook source's token and secret.
+    pub generic_token: String,
+    pub generic_secret: String,
 }
 
 /// Registers a distribution subscriber `svc-d` (then replaces its secret,
@@ -112,11 +162,13 @@ pub async fn store_every_kind_of_secret(store: Arc<dyn Store>, receiver: &Receiv
             ("the replacing subscription secret", key(&second.expose())),
             ("the generic subscription secret", key(&generic_secret)),
             ("the distribution hook token", token),
-            ("the generic hook token", generic_token),
+            ("the generic hook token", generic_token.clone()),
             ("the generic hook secret", key(&hook_secret)),
         ],
         hook,
         secret: second,
+        generic_token,
+        generic_secret: hook_secret,
     }
 }
 
