@@ -219,6 +219,98 @@ pub struct Delivery {
     pub response_code: Option<u16>,
     /// Every attempt, oldest first.
     pub attempts: Vec<Attempt>,
+    /// The inbound event (the push) it was made for: its id in the
+    /// broker's event log, where the decisions of that event are listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+}
+
+/// What a broker decided for one pushed tag and one subscriber of its image
+/// (API-10): why it was delivered, or why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum DecisionKind {
+    /// A delivery was created (`deliveryId`).
+    Delivered,
+    /// Not newer than the tag last delivered to the subscriber (TAG-11, CB-15).
+    NotNewer,
+    /// A delivery of a tag at least as new is still waiting (CB-15).
+    NewerPending,
+    /// Of another stage than the subscribed one (TAG-11).
+    OtherStage,
+    /// Its api-version does not satisfy the subscriber's requirement (TAG-10).
+    ApiVersion,
+    /// The registry did not confirm the tag's digest within the grace
+    /// period (API-15): a digest mismatch or no answer.
+    Unverified,
+    /// The tag was delivered before with another digest (TAG-12).
+    MovedTag,
+}
+
+impl DecisionKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [Self; 7] = [
+        Self::Delivered,
+        Self::NotNewer,
+        Self::NewerPending,
+        Self::OtherStage,
+        Self::ApiVersion,
+        Self::Unverified,
+        Self::MovedTag,
+    ];
+
+    /// The wire name (`notNewer`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::NotNewer => "notNewer",
+            Self::NewerPending => "newerPending",
+            Self::OtherStage => "otherStage",
+            Self::ApiVersion => "apiVersion",
+            Self::Unverified => "unverified",
+            Self::MovedTag => "movedTag",
+        }
+    }
+}
+
+impl std::fmt::Display for DecisionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DecisionKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown decision {s:?}"))
+    }
+}
+
+/// One decision of a broker: a pushed tag and a subscriber (API-10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// The inbound event (the push), by its id in the broker's event log.
+    pub event_id: String,
+    /// The pushed tag.
+    pub tag: Tag,
+    /// What was decided.
+    pub decision: DecisionKind,
+    /// Why, for a person (`1.1.0-production-201101-000000 is not newer than
+    /// the current tag 1.1.0-production-201110-000000`).
+    pub reason: String,
+    /// The delivery made, when `decision` is `delivered`: its `id` is the
+    /// callback's `webhook-id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+    /// When the broker decided.
+    pub decided_at: DateTime<Utc>,
 }
 
 /// The last tag the broker delivered to a subscriber for one image (API-10).
@@ -238,6 +330,10 @@ pub struct ImageStatus {
     /// When it was delivered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<DateTime<Utc>>,
+    /// The decision on the latest push of this image, delivered or not: why
+    /// the newest push did (not) arrive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<Decision>,
 }
 
 /// How many deliveries of a subscription are in each outcome (API-10).
@@ -308,7 +404,14 @@ pub(crate) fn example_status() -> serde_json::Value {
             "image": "docker.io/elixircloud/cwl-wes",
             "deliveredTag": "1.1.0-production-201001-120000",
             "deliveredDigest": "sha256:0f1d5e1b6b1ae7b1c7e1a4d57e3c0c8f9d2a1b3c4d5e6f708192a3b4c5d6e7f8",
-            "deliveredAt": "2020-10-01T12:00:41Z"
+            "deliveredAt": "2020-10-01T12:00:41Z",
+            "lastDecision": {
+                "eventId": "01JDQ4Z5K2M3N4P5Q6R7S8T9V0",
+                "tag": "1.1.0-production-200901-080000",
+                "decision": "notNewer",
+                "reason": "1.1.0-production-200901-080000 is not newer than the current tag 1.1.0-production-201001-120000",
+                "decidedAt": "2020-10-02T09:15:03Z"
+            }
         }],
         "deliveries": {"pending": 1, "delivered": 4, "failed": 0, "dead": 0},
         "lastDelivery": example_delivery()

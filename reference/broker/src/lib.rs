@@ -315,6 +315,12 @@ pub async fn run(
         database = state.store.backend(),
         "tagcast broker listening"
     );
+    if !state.config.verify_digests {
+        tracing::warn!(
+            "digest re-checks are off (verify-digests = false): an event's digest is trusted as sent, except for \
+             registries that require the re-check; each decision's reason says so"
+        );
+    }
     let signal_state = state.clone();
     tagcast_serve::serve(
         listener,

@@ -7,15 +7,17 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use tagcast_spec::delivery::DecisionKind;
 use tagcast_spec::event::ImagePublished;
+
 use tagcast_spec::subscription::RegistryKind;
-use tagcast_spec::{CloudEvent, Digest, Repository, Tag, UpdatePolicy};
+use tagcast_spec::{CloudEvent, Digest, NotAnUpdate, Repository, Tag, UpdatePolicy};
 use tokio::sync::watch;
 
 use crate::AppState;
 use crate::registries;
 use crate::resolve::Resolution;
-use crate::store::{AcceptedEvent, Matched, NewDelivery, StoreResult, Subscriber, new_id, now_ms};
+use crate::store::{AcceptedEvent, Matched, NewDecision, NewDelivery, StoreResult, Subscriber, new_id, now_ms};
 use crate::verify;
 
 /// The CloudEvents `source` of this broker's callbacks: its registry base URL.
@@ -79,6 +81,7 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
                 deliveries: Vec::new(),
                 dropped: Some(format!("dropped: {reason}")),
                 note: None,
+                decisions: Vec::new(),
             });
             continue;
         }
@@ -107,7 +110,7 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
             .iter()
             .filter_map(|v| match v {
                 Verdict::Disagree(reason) => Some(reason.as_str()),
-                Verdict::Deliver(_) => None,
+                Verdict::Deliver { .. } => None,
             })
             .collect();
         if let Some(reason) = disagreements.first() {
@@ -130,42 +133,40 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
                 );
             }
             if disagreements.len() == verdicts.len() {
+                let decisions = of_repository
+                    .iter()
+                    .map(|subscriber| decide(event, subscriber, DecisionKind::Unverified, unverified(event), None))
+                    .collect();
                 matched.push(Matched {
                     event_id: event.id.clone(),
                     deliveries: Vec::new(),
                     dropped: Some(format!("dropped: {reason}")),
                     note: None,
+                    decisions,
                 });
                 continue;
             }
         }
-        let digest_of = |subscriber: &Subscriber| {
+        let checked_of = |subscriber: &Subscriber| {
             let base = check_url(state, event, subscriber.registry_url.as_deref());
             let index = bases.iter().position(|b| *b == base)?;
             match &verdicts[index] {
-                Verdict::Deliver(digest) => digest.clone(),
+                Verdict::Deliver { digest, unchecked } => digest.clone().map(|d| (d, unchecked.clone())),
                 Verdict::Disagree(_) => None,
             }
         };
+        let digest_of = |subscriber: &Subscriber| checked_of(subscriber).map(|(digest, _)| digest);
         let note = report_moved(state, event, &digest_of, of_repository);
-        let deliveries = deliveries_for(&source, event, &digest_of, of_repository);
-        let digest = verdicts.iter().find_map(|v| match v {
-            Verdict::Deliver(digest) => digest.clone(),
-            Verdict::Disagree(_) => None,
-        });
-        tracing::debug!(
-            event = %event.id,
-            image = %event.repository,
-            tag = %event.tag,
-            digest = digest.as_ref().map(ToString::to_string).unwrap_or_default(),
-            deliveries = deliveries.len(),
-            "event matched"
-        );
+        let (deliveries, decisions) = deliveries_for(&source, event, &checked_of, of_repository);
+        for decision in &decisions {
+            log_decision(event, decision);
+        }
         matched.push(Matched {
             event_id: event.id.clone(),
             deliveries,
             dropped: None,
             note,
+            decisions,
         });
     }
     let handled = matched.len();
@@ -173,8 +174,56 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
         return Ok(0);
     }
     let added: u64 = state.store.complete_matches(matched, now_ms()).await?.iter().sum();
-    tracing::info!(events = handled, deliveries = added, "events matched");
+    tracing::debug!(events = handled, deliveries = added, "batch of events decided");
     Ok(handled)
+}
+
+/// One INFO line per decision, so that an operator sees at the default
+/// level why a push reached a subscriber or not (issue 14, item 1).
+fn log_decision(event: &AcceptedEvent, decision: &NewDecision) {
+    let what = if decision.kind == DecisionKind::Delivered {
+        "delivery created"
+    } else {
+        "not delivered"
+    };
+    tracing::info!(
+        event = %event.id,
+        service = %decision.service_id,
+        image = %decision.repository,
+        tag = %decision.tag,
+        decision = %decision.kind,
+        reason = %decision.reason,
+        delivery = decision.delivery_id.as_deref().unwrap_or(""),
+        "{what}"
+    );
+}
+
+fn decide(
+    event: &AcceptedEvent,
+    subscriber: &Subscriber,
+    kind: DecisionKind,
+    reason: String,
+    delivery_id: Option<String>,
+) -> NewDecision {
+    NewDecision {
+        service_id: subscriber.service_id.clone(),
+        repository: event.repository.clone(),
+        tag: event.tag,
+        kind,
+        reason,
+        delivery_id,
+    }
+}
+
+/// The reason of an `unverified` decision. The registry's own answer is in
+/// the WARN line and the event log (admin), not here: the subscription
+/// status that shows this is public, and the answer may name the
+/// subscriber's registry URL.
+fn unverified(event: &AcceptedEvent) -> String {
+    format!(
+        "the registry did not confirm the digest of {} within the grace period (API-15); see the event log",
+        event.tag
+    )
 }
 
 fn millis(d: Duration) -> i64 {
@@ -183,8 +232,13 @@ fn millis(d: Duration) -> i64 {
 
 /// What to do with an event after asking its registry.
 enum Verdict {
-    /// Match it, with this digest (the event's or the resolved one).
-    Deliver(Option<Digest>),
+    /// Match it, with this digest (the event's or the resolved one);
+    /// `unchecked` says why the registry was not asked (re-checks off) or
+    /// could not answer, when the event's own digest is used unverified.
+    Deliver {
+        digest: Option<Digest>,
+        unchecked: Option<String>,
+    },
     /// Not verified (yet): the reason. Asked again within the grace period,
     /// then dropped.
     Disagree(String),
@@ -224,7 +278,10 @@ async fn settle(
         |r| r.verify_required,
     );
     if event.digest.is_some() && !state.config.verify_digests && !required {
-        return Ok(Verdict::Deliver(event.digest.clone()));
+        return Ok(Verdict::Deliver {
+            digest: event.digest.clone(),
+            unchecked: Some("digest re-checks are off (verify-digests = false)".to_owned()),
+        });
     }
     let parsed = &event.repository;
     let tag = event.tag.to_string();
@@ -249,9 +306,13 @@ async fn settle(
             .map_err(Resolution::Unresolved),
         other => Err(other),
     };
+    let checked = |found: Digest| Verdict::Deliver {
+        digest: Some(found),
+        unchecked: None,
+    };
     Ok(match (resolution, &event.digest) {
-        (Ok(found), None) => Verdict::Deliver(Some(found)),
-        (Ok(found), Some(digest)) if &found == digest => Verdict::Deliver(Some(found)),
+        (Ok(found), None) => checked(found),
+        (Ok(found), Some(digest)) if &found == digest => checked(found),
         (Ok(found), Some(digest)) => Verdict::Disagree(format!(
             "the registry says {}:{tag} points to {found}, not {digest}",
             parsed.path()
@@ -263,9 +324,20 @@ async fn settle(
         (Err(Resolution::Unresolved(why) | Resolution::Digest(why)), Some(_)) if required => {
             Verdict::Disagree(format!("verify-required and the registry cannot tell: {why}"))
         }
-        (Err(Resolution::Unresolved(why) | Resolution::Digest(why)), Some(_)) => {
-            tracing::debug!(event = %event.id, %why, "tag -> digest not re-checked");
-            Verdict::Deliver(event.digest.clone())
+        (Err(Resolution::Unresolved(why) | Resolution::Digest(why)), Some(digest)) => {
+            tracing::warn!(
+                event = %event.id,
+                registry = %event.registry,
+                image = %event.repository,
+                tag = %event.tag,
+                %digest,
+                %why,
+                "digest not re-checked: the registry could not be asked; the event's own digest is used"
+            );
+            Verdict::Deliver {
+                digest: event.digest.clone(),
+                unchecked: Some(format!("the registry could not be asked ({why})")),
+            }
         }
     })
 }
@@ -325,22 +397,47 @@ fn moved_from<'a>(subscriber: &'a Subscriber, tag: &Tag, digest: &Digest) -> Opt
     (last.is_equivalent(tag) && digest != delivered).then_some(delivered)
 }
 
-/// The deliveries of one event to the subscribers of its repository; each
-/// subscriber that receives it has the tag added to its waiting tags, so a
-/// later event of the same batch sees it.
+/// The digest a subscriber's delivery carries, and why it was not
+/// re-checked against the registry, if it was not.
+type Checked = (Digest, Option<String>);
+
+/// The deliveries of one event to the subscribers of its repository, and
+/// the decision for each subscriber (delivered or why not). Each subscriber
+/// that receives it has the tag added to its waiting tags, so a later event
+/// of the same batch sees it.
 fn deliveries_for(
     source: &str,
     event: &AcceptedEvent,
-    digest_of: &dyn Fn(&Subscriber) -> Option<Digest>,
+    checked_of: &dyn Fn(&Subscriber) -> Option<Checked>,
     subscribers: &mut [Subscriber],
-) -> Vec<NewDelivery> {
+) -> (Vec<NewDelivery>, Vec<NewDecision>) {
     let mut out = Vec::new();
+    let mut decisions = Vec::with_capacity(subscribers.len());
     for subscriber in subscribers.iter_mut() {
-        let Some(digest) = digest_of(subscriber) else {
+        let Some((digest, unchecked)) = checked_of(subscriber) else {
+            decisions.push(decide(
+                event,
+                subscriber,
+                DecisionKind::Unverified,
+                unverified(event),
+                None,
+            ));
             continue;
         };
-        let Some(previous) = receives(subscriber, &event.tag) else {
+        if let Some(delivered) = moved_from(subscriber, &event.tag, &digest) {
+            let reason = format!(
+                "moved tag (TAG-12): {} was delivered as {delivered} and now points to {digest}",
+                event.tag
+            );
+            decisions.push(decide(event, subscriber, DecisionKind::MovedTag, reason, None));
             continue;
+        }
+        let previous = match receives(subscriber, &event.tag) {
+            Ok(previous) => previous,
+            Err((kind, reason)) => {
+                decisions.push(decide(event, subscriber, kind, reason, None));
+                continue;
+            }
         };
         let id = new_id();
         let data = ImagePublished::new(
@@ -358,6 +455,17 @@ fn deliveries_for(
         ))
         .expect("a callback event serializes");
         subscriber.pending_tags.push(event.tag);
+        let mut reason = format!("delivery {id} created for {} ({digest})", event.tag);
+        if let Some(why) = unchecked {
+            reason.push_str(&format!("; digest not re-checked: {why}"));
+        }
+        decisions.push(decide(
+            event,
+            subscriber,
+            DecisionKind::Delivered,
+            reason,
+            Some(id.clone()),
+        ));
         out.push(NewDelivery {
             id,
             event_id: event.id.clone(),
@@ -368,7 +476,7 @@ fn deliveries_for(
             payload,
         });
     }
-    out
+    (out, decisions)
 }
 
 /// How far a tag's timestamp may be ahead of the broker's clock (CB-18).
@@ -398,23 +506,33 @@ pub fn is_newer(candidate: &Tag, current: Option<&Tag>) -> bool {
 
 /// Whether the subscriber receives `candidate` (the update rule, against the
 /// last delivered tag; and nothing not newer than a tag already waiting in
-/// its outbox). `Some(previousTag)` if it does.
-fn receives(subscriber: &Subscriber, candidate: &Tag) -> Option<Option<Tag>> {
+/// its outbox): `Ok(previousTag)` if it does, else the decision and why.
+fn receives(subscriber: &Subscriber, candidate: &Tag) -> Result<Option<Tag>, (DecisionKind, String)> {
     let policy = UpdatePolicy {
         stage: subscriber.stage,
         requirement: subscriber.api_requirement.clone(),
     };
     let previous = subscriber.last_tag;
     if let Err(why) = policy.check(previous.as_ref(), candidate) {
-        tracing::debug!(service = %subscriber.service_id, tag = %candidate, %why, "not an update");
-        return None;
+        let kind = match why {
+            NotAnUpdate::OtherStage { .. } => DecisionKind::OtherStage,
+            NotAnUpdate::ApiVersion { .. } => DecisionKind::ApiVersion,
+            NotAnUpdate::NotNewer { .. } => DecisionKind::NotNewer,
+        };
+        let reason = match why {
+            NotAnUpdate::ApiVersion { .. } => format!("{why} {}", subscriber.api_requirement),
+            _ => why.to_string(),
+        };
+        return Err((kind, reason));
     }
     if let Some(pending) = subscriber.pending_tags.iter().find(|p| !is_newer(candidate, Some(p))) {
-        tracing::debug!(service = %subscriber.service_id, tag = %candidate, %pending, "a newer tag is waiting");
-        return None;
+        return Err((
+            DecisionKind::NewerPending,
+            format!("{candidate} is not newer than {pending}, whose delivery is waiting (CB-15)"),
+        ));
     }
     // The previous tag is only meaningful in the same channel.
-    Some(previous.filter(|p| p.stage() == candidate.stage()))
+    Ok(previous.filter(|p| p.stage() == candidate.stage()))
 }
 
 #[cfg(test)]
@@ -463,30 +581,33 @@ mod tests {
     #[test]
     fn update_rule() {
         let new = tag("1.1.0-production-201109-000000");
-        assert_eq!(receives(&subscriber(None, &[]), &new), Some(None));
+        assert_eq!(receives(&subscriber(None, &[]), &new).ok(), Some(None));
         assert_eq!(
-            receives(&subscriber(Some("1.1.0-production-201108-195630"), &[]), &new),
+            receives(&subscriber(Some("1.1.0-production-201108-195630"), &[]), &new).ok(),
             Some(Some(tag("1.1.0-production-201108-195630")))
         );
         assert_eq!(
-            receives(&subscriber(Some("1.1.0-production-201110-000000"), &[]), &new),
+            receives(&subscriber(Some("1.1.0-production-201110-000000"), &[]), &new).ok(),
             None
         );
         assert_eq!(
-            receives(&subscriber(Some("1.1.0-production-201109-000000"), &[]), &new),
-            None
-        );
-        assert_eq!(receives(&subscriber(None, &[]), &tag("1.1.0-demo-201109-000000")), None);
-        assert_eq!(
-            receives(&subscriber(None, &[]), &tag("2.0.0-production-201109-000000")),
+            receives(&subscriber(Some("1.1.0-production-201109-000000"), &[]), &new).ok(),
             None
         );
         assert_eq!(
-            receives(&subscriber(None, &["1.1.0-production-201110-000000"]), &new),
+            receives(&subscriber(None, &[]), &tag("1.1.0-demo-201109-000000")).ok(),
             None
         );
         assert_eq!(
-            receives(&subscriber(None, &["1.1.0-production-201101-000000"]), &new),
+            receives(&subscriber(None, &[]), &tag("2.0.0-production-201109-000000")).ok(),
+            None
+        );
+        assert_eq!(
+            receives(&subscriber(None, &["1.1.0-production-201110-000000"]), &new).ok(),
+            None
+        );
+        assert_eq!(
+            receives(&subscriber(None, &["1.1.0-production-201101-000000"]), &new).ok(),
             Some(None)
         );
     }
@@ -547,20 +668,22 @@ mod tests {
         };
         let digest = Digest::parse("sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").unwrap();
         let mut subs = vec![subscriber(None, &[])];
-        let newer = deliveries_for(
+        let (newer, _) = deliveries_for(
             "https://b",
             &event("1.1.0-production-201109-000000"),
-            &|_: &Subscriber| Some(digest.clone()),
+            &|_: &Subscriber| Some((digest.clone(), None)),
             &mut subs,
         );
         assert_eq!(newer.len(), 1);
         assert_eq!(newer[0].tag, tag("1.1.0-production-201109-000000"));
-        let older = deliveries_for(
+        let (older, decisions) = deliveries_for(
             "https://b",
             &event("1.1.0-production-201108-000000"),
-            &|_: &Subscriber| Some(digest.clone()),
+            &|_: &Subscriber| Some((digest.clone(), None)),
             &mut subs,
         );
+        assert_eq!(decisions.len(), 1);
+        assert_eq!(decisions[0].kind, DecisionKind::NewerPending, "{:?}", decisions[0]);
         assert!(
             older.is_empty(),
             "an older tag after a newer one in the same batch is not an update"

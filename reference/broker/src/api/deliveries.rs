@@ -19,7 +19,7 @@ use tagcast_spec::subscription::SubscriptionState;
 use super::services::not_found;
 use super::{ApiError, require_admin};
 use crate::AppState;
-use crate::store::{DeliveryRecord, Millis, now_ms};
+use crate::store::{DeliveryRecord, InboundEvent, Millis, StoredDecision, now_ms};
 
 /// The routes under the registry base path.
 pub fn router() -> Router<AppState> {
@@ -39,7 +39,9 @@ pub fn router() -> Router<AppState> {
 
 /// The route of the inbound event log, at the root.
 pub fn events_router() -> Router<AppState> {
-    Router::new().route("/hooks/events", get(list_events))
+    Router::new()
+        .route("/hooks/events", get(list_events))
+        .route("/hooks/events/{event_id}", get(get_event))
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +108,7 @@ fn delivery(record: &DeliveryRecord) -> Option<Delivery> {
             .flatten(),
         response_code: record.last_status.and_then(|s| u16::try_from(s).ok()),
         attempts,
+        event_id: Some(record.event_id.clone()),
     })
 }
 
@@ -161,6 +164,7 @@ async fn get_status(State(state): State<AppState>, Path(service_id): Path<String
                         .as_deref()
                         .and_then(|d| tagcast_spec::Digest::parse(d).ok()),
                     delivered_at: i.last_delivered_at.map(time),
+                    last_decision: i.last_decision.clone(),
                 })
             })
             .collect(),
@@ -306,24 +310,72 @@ async fn list_events(
     require_admin(&state, &headers)?;
     let Query(query) = query.map_err(super::query_rejection)?;
     let events = state.store.inbound_events(limit(&query)).await?;
-    let out: Vec<_> = events
+    let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    let decisions = state.store.decisions(&ids).await?;
+    let out: Vec<_> = events.iter().map(|e| event_json(e, &decisions)).collect();
+    Ok(axum::Json(out).into_response())
+}
+
+/// One event of the log with its decisions, each delivered one with its
+/// delivery's outcome: the trail `tagcast broker explain` prints.
+async fn get_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(event_id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let event = state.store.inbound_event(&event_id).await?.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("no event {event_id:?} in the event log (it may have been pruned: retain-events)"),
+        )
+    })?;
+    let decisions = state.store.decisions(std::slice::from_ref(&event.id)).await?;
+    let mut body = event_json(&event, &decisions);
+    for (decision, d) in body["decisions"].as_array_mut().into_iter().flatten().zip(&decisions) {
+        if let Some(id) = &d.decision.delivery_id {
+            let outcome = state
+                .store
+                .delivery(&d.service_id, id)
+                .await?
+                .as_ref()
+                .and_then(delivery)
+                .map(|delivery| delivery.outcome);
+            decision["deliveryOutcome"] = json!(outcome);
+        }
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+/// An event of the log, with the decisions made for it (`decisions` holds
+/// the decisions of several events: those of `e` are picked).
+fn event_json(e: &InboundEvent, decisions: &[StoredDecision]) -> serde_json::Value {
+    let mine: Vec<_> = decisions
         .iter()
-        .map(|e| {
+        .filter(|d| d.decision.event_id == e.id)
+        .map(|d| {
             json!({
-                "id": e.id,
-                "kind": e.kind,
-                "registry": e.registry,
-                "registryEventId": e.source_event_id,
-                "image": e.repository,
-                "tag": e.tag,
-                "digest": e.digest,
-                "status": e.status,
-                "reason": e.reason,
-                "receivedAt": time(e.received_at),
-                "matchedAt": e.matched_at.map(time),
-                "deliveries": e.matched,
+                "serviceId": d.service_id,
+                "decision": d.decision.decision,
+                "reason": d.decision.reason,
+                "deliveryId": d.decision.delivery_id,
+                "decidedAt": d.decision.decided_at,
             })
         })
         .collect();
-    Ok(axum::Json(out).into_response())
+    json!({
+        "id": e.id,
+        "kind": e.kind,
+        "registry": e.registry,
+        "registryEventId": e.source_event_id,
+        "image": e.repository,
+        "tag": e.tag,
+        "digest": e.digest,
+        "status": e.status,
+        "reason": e.reason,
+        "receivedAt": time(e.received_at),
+        "matchedAt": e.matched_at.map(time),
+        "deliveries": e.matched,
+        "decisions": mine,
+    })
 }

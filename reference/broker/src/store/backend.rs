@@ -141,7 +141,7 @@ impl<'a> RowRef<'a> {
         }
     }
 
-    fn corrupt(&self, column: &str, error: impl fmt::Display) -> StoreError {
+    pub(crate) fn corrupt(&self, column: &str, error: impl fmt::Display) -> StoreError {
         StoreError::Corrupt {
             table: self.table,
             row: self.key(),

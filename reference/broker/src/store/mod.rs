@@ -24,6 +24,7 @@ pub use backend::Backend;
 pub use postgres::{Postgres, PostgresStore};
 pub use sql::SqlStore;
 pub use sqlite::{Sqlite, SqliteStore};
+use tagcast_spec::delivery::{Decision, DecisionKind};
 use tagcast_spec::{ApiRequirement, Digest, Repository, Stage, Tag};
 
 /// Matching's query for the subscribers of one repository: it reads the
@@ -461,6 +462,37 @@ pub struct Matched {
     /// Matched, with this to tell the operator: recorded as the accepted
     /// event's reason (a moved tag, TAG-12).
     pub note: Option<String>,
+    /// What was decided for each subscriber of the image, and why.
+    pub decisions: Vec<NewDecision>,
+}
+
+/// The decision of matching for one event and one subscriber, for
+/// [`Matched::decisions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDecision {
+    /// The subscriber.
+    pub service_id: String,
+    /// The normalized repository.
+    pub repository: Repository,
+    /// The tag as pushed.
+    pub tag: Tag,
+    /// What was decided.
+    pub kind: DecisionKind,
+    /// Why, for a person.
+    pub reason: String,
+    /// The delivery made, when `kind` is `Delivered`.
+    pub delivery_id: Option<String>,
+}
+
+/// A stored decision with whom it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDecision {
+    /// The subscriber.
+    pub service_id: String,
+    /// The normalized repository.
+    pub repository: Repository,
+    /// The decision in the spec's shape.
+    pub decision: Decision,
 }
 
 /// The state of a delivery.
@@ -581,6 +613,8 @@ pub struct ImageState {
     pub last_digest: Option<String>,
     /// When it was delivered.
     pub last_delivered_at: Option<Millis>,
+    /// The decision on the latest push of the image for this subscriber.
+    pub last_decision: Option<Decision>,
 }
 
 /// The state of a subscription, for the status resource.
@@ -753,6 +787,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// The event log, newest first.
     fn inbound_events(&self, limit: i64) -> StoreFuture<'_, Vec<InboundEvent>>;
+
+    /// One event of the log.
+    fn inbound_event<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<InboundEvent>>;
+
+    /// The decisions of these events, per event in subscriber order.
+    fn decisions<'a>(&'a self, event_ids: &'a [String]) -> StoreFuture<'a, Vec<StoredDecision>>;
 
     /// Deliveries waiting (`pending`) plus accepted events not yet matched.
     fn queue_depth(&self) -> StoreFuture<'_, i64>;

@@ -85,6 +85,11 @@ impl SqlStore<Postgres> {
                 "sealed secrets",
                 include_str!("../../migrations/postgres/0010_sealed_secrets.sql"),
             ),
+            (
+                12,
+                "decisions",
+                include_str!("../../migrations/postgres/0012_decisions.sql"),
+            ),
         ])
         .run(&writer)
         .await?;

@@ -107,6 +107,11 @@ impl SqlStore<Sqlite> {
                 "sealed secrets",
                 include_str!("../../migrations/sqlite/0010_sealed_secrets.sql"),
             ),
+            (
+                12,
+                "decisions",
+                include_str!("../../migrations/sqlite/0012_decisions.sql"),
+            ),
         ])
         .run(&writer)
         .await?;

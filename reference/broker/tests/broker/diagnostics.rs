@@ -315,3 +315,194 @@ async fn a_moved_tag_is_reported_and_not_delivered() {
         .unwrap();
     assert!(metrics.contains("tagcast_moved_tags_total 1"), "{metrics}");
 }
+
+/// The decision trail (issue 14, item 1): after a newer tag was delivered,
+/// an older push, a push of another stage and one outside the api-version
+/// requirement each say why they were not delivered — in `/hooks/events`,
+/// in the event's own route (what `tagcast broker explain` prints), in the
+/// subscription status and in an INFO line; the delivered push links to its
+/// delivery and the delivery back to it. Nothing says "matched" for them.
+#[tokio::test]
+async fn why_a_push_was_not_delivered_is_on_record() {
+    use crate::support::broker::TOKEN;
+    const NEW: &str = "1.1.0-production-201110-000000";
+    const OLD: &str = "1.1.0-production-201101-000000";
+    const DEMO: &str = "1.1.0-demo-201111-000000";
+    const MAJOR: &str = "2.0.0-production-201112-000000";
+    logs::capture();
+    let broker = Broker::start(sqlite().await, |_| {}).await;
+    let receiver = Receiver::start(&[]).await;
+    let body = registration(
+        "svc-why",
+        json!({
+            "images": [REPO],
+            "stage": "production",
+            "apiVersion": "^1.1",
+            "callbackUrl": receiver.url,
+            "registry": {"kind": "distribution"}
+        }),
+    );
+    let created: Value = broker.register(&body).await.json().await.unwrap();
+    let hook = created["subscription"]["hooks"][0]["url"].as_str().unwrap().to_owned();
+    let push = |id: String, tag: &'static str, n: u8| {
+        let request = broker
+            .client
+            .post(&hook)
+            .header("content-type", MEDIA_TYPE_V1)
+            .body(envelope(vec![manifest_push(&id, "team/app", Some(tag), n)]));
+        async move { assert_eq!(request.send().await.unwrap().status(), 202) }
+    };
+    let status_url = broker.api("/services/svc-why/subscription/status");
+    let status = || async {
+        broker
+            .client
+            .get(&status_url)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    push("ev-why-new".into(), NEW, 1).await;
+    receiver.wait_for(1).await;
+    let mut delivered = false;
+    for _ in 0..200 {
+        if status().await["images"][0]["deliveredTag"] == NEW {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(delivered, "{}", status().await);
+    push("ev-why-demo".into(), DEMO, 2).await;
+    push("ev-why-major".into(), MAJOR, 3).await;
+    push("ev-why-old".into(), OLD, 4).await;
+    let mut events = Vec::new();
+    for _ in 0..200 {
+        events = broker.events().await;
+        if events.len() == 4 && events.iter().all(|e| !e["matchedAt"].is_null()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let of = |tag: &str| {
+        events
+            .iter()
+            .find(|e| e["tag"] == tag)
+            .unwrap_or_else(|| panic!("no event of {tag}: {events:#?}"))
+            .clone()
+    };
+    let decision = |tag: &str| {
+        let event = of(tag);
+        let decisions = event["decisions"].as_array().unwrap().clone();
+        assert_eq!(decisions.len(), 1, "{event}");
+        assert_eq!(decisions[0]["serviceId"], "svc-why", "{event}");
+        decisions[0].clone()
+    };
+    let old = decision(OLD);
+    assert_eq!(old["decision"], "notNewer", "{old}");
+    assert_eq!(
+        old["reason"],
+        format!("{OLD} is not newer than the current tag {NEW}"),
+        "{old}"
+    );
+    assert!(old["deliveryId"].is_null(), "{old}");
+    let demo = decision(DEMO);
+    assert_eq!(demo["decision"], "otherStage", "{demo}");
+    assert!(
+        demo["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not the subscribed stage production"),
+        "{demo}"
+    );
+    let major = decision(MAJOR);
+    assert_eq!(major["decision"], "apiVersion", "{major}");
+    assert!(major["reason"].as_str().unwrap().contains("^1.1"), "{major}");
+
+    // The delivered push links to its delivery, and the delivery back.
+    let new = decision(NEW);
+    assert_eq!(new["decision"], "delivered", "{new}");
+    let delivery_id = new["deliveryId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        receiver.received()[0].header("webhook-id"),
+        delivery_id,
+        "the delivery id is the callback's webhook-id"
+    );
+    let delivery: Value = broker
+        .client
+        .get(broker.api(&format!("/services/svc-why/deliveries/{delivery_id}")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(delivery["eventId"], of(NEW)["id"], "{delivery}");
+
+    // One event with its trail and the delivery's outcome (the explain route).
+    let explained: Value = broker
+        .client
+        .get(format!(
+            "{}/hooks/events/{}",
+            broker.url,
+            of(NEW)["id"].as_str().unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(explained["decisions"][0]["deliveryOutcome"], "delivered", "{explained}");
+    let unknown = broker
+        .client
+        .get(format!("{}/hooks/events/no-such-event", broker.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let anonymous = broker
+        .client
+        .get(format!(
+            "{}/hooks/events/{}",
+            broker.url,
+            of(NEW)["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401, "the trail is the admin's");
+
+    // The subscription status shows the decision on the latest push.
+    let status = status().await;
+    let last = &status["images"][0]["lastDecision"];
+    assert_eq!(last["decision"], "notNewer", "{status}");
+    assert_eq!(last["tag"], OLD, "{status}");
+    assert_eq!(status["images"][0]["deliveredTag"], NEW, "{status}");
+
+    // INFO lines, one per decision; none says "matched".
+    let old_id = of(OLD)["id"].as_str().unwrap().to_owned();
+    let info = logs::lines_with(&["INFO", "not delivered", &old_id, "decision=notNewer", "svc-why"]);
+    assert_eq!(info.len(), 1, "{}", logs::text());
+    assert!(
+        info[0].contains(&format!("is not newer than the current tag {NEW}")),
+        "{}",
+        info[0]
+    );
+    assert!(
+        logs::lines_with(&["INFO", "delivery created", "decision=delivered", &delivery_id]).len() == 1,
+        "{}",
+        logs::text()
+    );
+    assert!(logs::lines_with(&["matched", "svc-why"]).is_empty(), "{}", logs::text());
+    assert!(
+        logs::lines_with(&["INFO", "events matched"]).is_empty(),
+        "{}",
+        logs::text()
+    );
+}

@@ -206,6 +206,22 @@ async fn a_row_that_does_not_decode_is_an_error_naming_table_row_and_column() {
     );
     // Nothing was skipped: the log still shows it pending.
     assert_eq!(store.delivery("svc", &id).await.unwrap().unwrap().state, "pending");
+
+    // A decision that is not one of the spec's kinds.
+    exec(
+        &mut side,
+        &format!(
+            "INSERT INTO decisions (event_id, service_id, repository, tag, decision, reason, decided_at) \
+             VALUES ('{event_id}', 'svc', '{REPO}', '1.1.0-production-201108-195630', 'matched', 'x', 0)"
+        ),
+    )
+    .await;
+    let (table, row, column, error) = corrupt(store.decisions(std::slice::from_ref(&event_id)).await.unwrap_err());
+    assert_eq!(
+        (table, row.as_str(), column.as_str()),
+        ("decisions", event_id.as_str(), "decision")
+    );
+    assert!(error.contains("matched"), "{error}");
 }
 
 /// Issue 11, finding 9: a service and the hook sources its images need are

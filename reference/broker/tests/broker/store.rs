@@ -486,7 +486,89 @@ async fn a_replaced_secret_expires(store: Arc<dyn Store>) {
     assert_eq!(due[0].previous_secret, None);
 }
 
+/// The decision trail (issue 14, item 1): written with the event's
+/// deliveries, read back typed per event and as the latest per image, and
+/// gone with the service.
+async fn decisions_are_kept_with_their_event(store: Arc<dyn Store>) {
+    use tagcast_broker::store::{Matched, NewDecision};
+    use tagcast_spec::delivery::DecisionKind;
+    store.insert_service(service("svc", &[REPO])).await.unwrap();
+    let new = "1.1.0-production-201110-000000";
+    let old = "1.1.0-production-201101-000000";
+    store
+        .record_inbound(vec![pushed(new, DIGEST_A, None), pushed(old, DIGEST_B, None)], 0)
+        .await
+        .unwrap();
+    let now = now_ms();
+    let claimed = store.claim_inbound(now, now + 60_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let delivery_id = new_id();
+    let decided = |kind: DecisionKind, t: &str, reason: &str, delivery_id: Option<String>| NewDecision {
+        service_id: "svc".into(),
+        repository: repo(),
+        tag: tag(t),
+        kind,
+        reason: reason.into(),
+        delivery_id,
+    };
+    let first = Matched {
+        event_id: claimed[0].id.clone(),
+        deliveries: vec![NewDelivery {
+            id: delivery_id.clone(),
+            event_id: claimed[0].id.clone(),
+            service_id: "svc".into(),
+            repository: repo(),
+            tag: tag(new),
+            digest: digest(DIGEST_A),
+            payload: "{}".into(),
+        }],
+        dropped: None,
+        note: None,
+        decisions: vec![decided(
+            DecisionKind::Delivered,
+            new,
+            "delivered",
+            Some(delivery_id.clone()),
+        )],
+    };
+    let second = Matched {
+        event_id: claimed[1].id.clone(),
+        deliveries: Vec::new(),
+        dropped: None,
+        note: None,
+        decisions: vec![decided(DecisionKind::NotNewer, old, "not newer", None)],
+    };
+    store.complete_matches(vec![first], now).await.unwrap();
+    store.complete_matches(vec![second], now + 1).await.unwrap();
+
+    let ids = [claimed[0].id.clone(), claimed[1].id.clone()];
+    let mut found = store.decisions(&ids).await.unwrap();
+    found.sort_by_key(|d| d.decision.decided_at);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].decision.event_id, claimed[0].id);
+    assert_eq!(found[0].decision.decision, DecisionKind::Delivered);
+    assert_eq!(found[0].decision.delivery_id.as_deref(), Some(delivery_id.as_str()));
+    assert_eq!(found[0].repository, repo());
+    assert_eq!(found[1].decision.decision, DecisionKind::NotNewer);
+    assert_eq!(found[1].decision.tag, tag(old));
+    assert_eq!(found[1].decision.reason, "not newer");
+    assert_eq!(found[1].service_id, "svc");
+    assert_eq!(
+        store.inbound_event(&claimed[1].id).await.unwrap().unwrap().id,
+        claimed[1].id
+    );
+    assert!(store.inbound_event("no-such-event").await.unwrap().is_none());
+
+    let state = store.subscription_state("svc").await.unwrap().unwrap();
+    let last = state.images[0].last_decision.as_ref().expect("a decision per image");
+    assert_eq!(last.event_id, claimed[1].id, "the latest decision");
+
+    assert!(store.delete_service("svc").await.unwrap());
+    assert!(store.decisions(&ids).await.unwrap().is_empty(), "gone with the service");
+}
+
 crate::store_cases!(
+    decisions_are_kept_with_their_event,
     services_round_trip,
     hook_sources_are_shared,
     hook_sources_get_a_missing_secret,

@@ -89,6 +89,18 @@ async fn a_tag_the_registry_moved_is_dropped() {
     let reason = dropped.expect("the event is dropped");
     assert!(reason.starts_with("dropped: the registry says team/app:"), "{reason}");
     assert!(reason.contains(&digest(2)), "{reason}");
+    // The subscriber's decision says so, without the registry's answer
+    // (the status that shows it is public).
+    let event = &broker.events().await[0];
+    assert_eq!(event["decisions"][0]["decision"], "unverified", "{event}");
+    assert_eq!(event["decisions"][0]["serviceId"], "svc", "{event}");
+    assert!(
+        !event["decisions"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&registry.uri()),
+        "{event}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(receiver.received().is_empty(), "a moved tag is not delivered");
     broker.stop().await;
@@ -125,8 +137,20 @@ async fn an_unreachable_registry_does_not_block_delivery() {
         .respond_with(ResponseTemplate::new(401))
         .mount(&registry)
         .await;
+    crate::support::logs::capture();
     let (broker, receiver, hook) = setup(&registry).await;
     push(&broker, &hook).await;
     receiver.wait_for(1).await;
+    // Delivered with the event's own digest, and said so: a WARN line and
+    // the decision's reason (issue 14, item 1).
+    let event = &broker.events().await[0];
+    assert_eq!(event["decisions"][0]["decision"], "delivered", "{event}");
+    let reason = event["decisions"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("digest not re-checked: the registry could not be asked"),
+        "{reason}"
+    );
+    let warned = crate::support::logs::lines_with(&["WARN", "digest not re-checked", event["id"].as_str().unwrap()]);
+    assert_eq!(warned.len(), 1, "{}", crate::support::logs::text());
     broker.stop().await;
 }

@@ -326,6 +326,11 @@ pub(super) async fn complete_matches<B: Backend>(db: &B, matched: &[Matched], no
             *added.entry(row.string("event_id")?).or_default() += 1;
         }
     }
+    let decided: Vec<(&str, &super::super::NewDecision)> = matched
+        .iter()
+        .flat_map(|m| m.decisions.iter().map(|d| (m.event_id.as_str(), d)))
+        .collect();
+    super::decisions::insert::<B>(&mut tx, &decided, now).await?;
     let mut out = Vec::with_capacity(matched.len());
     for m in matched {
         let n = added.get(&m.event_id).copied().unwrap_or(0);
@@ -373,6 +378,12 @@ pub(super) async fn defer_inbound<B: Backend>(db: &B, event_id: &str, until: Mil
     )
     .await?;
     B::commit(tx).await
+}
+
+pub(super) async fn inbound_event<B: Backend>(db: &B, id: &str) -> StoreResult<Option<InboundEvent>> {
+    let sql = format!("SELECT {INBOUND_COLUMNS} FROM inbound_events WHERE id = $1");
+    let rows = db.read(&sql, &[id.into()]).await?;
+    rows.first("inbound_events").map(inbound_from).transpose()
 }
 
 pub(super) async fn inbound_events<B: Backend>(db: &B, limit: i64) -> StoreResult<Vec<InboundEvent>> {

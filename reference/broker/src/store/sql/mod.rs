@@ -7,6 +7,7 @@
 //! - `inbound.rs`: the event log, written by group commit, and matching;
 //! - `outbox.rs`: deliveries, their claims and attempts.
 
+mod decisions;
 mod inbound;
 mod keys;
 mod managed;
@@ -24,7 +25,7 @@ use crate::keys::Keyring;
 use super::{
     AcceptedEvent, AttemptRecord, Claim, DeliveryRecord, Disposition, DueDelivery, HookSource, InboundEvent,
     ManagedHookRow, Matched, Millis, NewDelivery, NewInboundEvent, NewService, Pruned, Store, StoreError, StoreFuture,
-    StoreResult, StoredService, Subscriber, SubscriptionState,
+    StoreResult, StoredDecision, StoredService, Subscriber, SubscriptionState,
 };
 use tagcast_spec::Repository;
 
@@ -289,6 +290,7 @@ impl<B: Backend> Store for SqlStore<B> {
                 deliveries,
                 dropped: dropped.map(str::to_owned),
                 note: None,
+                decisions: Vec::new(),
             }];
             let added = inbound::complete_matches(&*self.db, &matched, now).await?;
             Ok(added.first().copied().unwrap_or(0))
@@ -354,6 +356,14 @@ impl<B: Backend> Store for SqlStore<B> {
 
     fn inbound_events(&self, limit: i64) -> StoreFuture<'_, Vec<InboundEvent>> {
         Box::pin(inbound::inbound_events(&*self.db, limit))
+    }
+
+    fn inbound_event<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<InboundEvent>> {
+        Box::pin(inbound::inbound_event(&*self.db, id))
+    }
+
+    fn decisions<'a>(&'a self, event_ids: &'a [String]) -> StoreFuture<'a, Vec<StoredDecision>> {
+        Box::pin(decisions::of_events(&*self.db, event_ids))
     }
 
     fn queue_depth(&self) -> StoreFuture<'_, i64> {

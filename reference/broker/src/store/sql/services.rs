@@ -474,7 +474,7 @@ pub(super) async fn subscription_state<B: Backend>(db: &B, service_id: &str) -> 
             &[service_id.into()],
         )
         .await?;
-    let images = images
+    let mut images = images
         .iter("subscription_images")
         .map(|r| {
             Ok(ImageState {
@@ -482,9 +482,13 @@ pub(super) async fn subscription_state<B: Backend>(db: &B, service_id: &str) -> 
                 last_tag: r.opt_string("last_tag")?,
                 last_digest: r.opt_string("last_digest")?,
                 last_delivered_at: r.opt_int("last_delivered_at")?,
+                last_decision: None,
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
+    for image in &mut images {
+        image.last_decision = super::decisions::latest(db, service_id, &image.repository).await?;
+    }
     let counts = db
         .read(
             "SELECT state, COUNT(*) AS n FROM deliveries WHERE service_id = $1 GROUP BY state ORDER BY state",
