@@ -167,6 +167,9 @@ enum BrokerCommand {
     /// create itself: Distribution's notifications YAML, the manual steps
     /// for Docker Hub and ECR.
     HookConfig(super::hook_config::HookConfigArgs),
+    /// Print why a push was (not) delivered: the broker's decision for each
+    /// subscriber of one event (delivered, not newer than …, other stage, …).
+    Explain(super::explain::ExplainArgs),
 }
 
 fn parse_registry(text: &str) -> Result<RegistrySettings, String> {
@@ -215,8 +218,10 @@ impl BrokerArgs {
 
 /// Runs the broker until SIGINT or SIGTERM.
 pub fn run(args: BrokerArgs) -> anyhow::Result<ExitCode> {
-    if let Some(BrokerCommand::HookConfig(hook)) = &args.command {
-        return super::hook_config::run(hook);
+    match &args.command {
+        Some(BrokerCommand::HookConfig(hook)) => return super::hook_config::run(hook),
+        Some(BrokerCommand::Explain(explain)) => return super::explain::run(explain),
+        None => {}
     }
     let file = match &args.config {
         Some(path) => Settings::from_file(path)?,

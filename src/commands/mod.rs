@@ -5,6 +5,7 @@ mod broker;
 mod conformance;
 mod demo;
 mod deployer;
+mod explain;
 mod hook_config;
 mod interop;
 mod reference;

@@ -554,6 +554,58 @@ fn a_distribution_push_becomes_one_signed_callback() {
     let reasons: Vec<&str> = log.iter().filter_map(|e| e["reason"].as_str()).collect();
     assert!(!reasons.iter().any(|r| r.starts_with("blob push")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.starts_with("duplicate")), "{reasons:?}");
+
+    // Why the older push was not delivered, without debug logs: `tagcast
+    // broker explain` prints the decision for each subscriber (issue 14).
+    let id_of = |tag: &str| {
+        log.iter()
+            .find(|e| e["tag"] == tag && e["status"] == "accepted")
+            .and_then(|e| e["id"].as_str())
+            .unwrap_or_else(|| panic!("no accepted event of {tag}: {log:#?}"))
+            .to_owned()
+    };
+    let explain = |event: &str, format: &str| {
+        tagcast()
+            .args([
+                "broker",
+                "explain",
+                "--url",
+                &broker.url,
+                "--event",
+                event,
+                "--format",
+                format,
+            ])
+            .env("TAGCAST_ADMIN_TOKEN", &token)
+            .output()
+            .unwrap()
+    };
+    let out = explain(&id_of("1.1.0-production-201109-120000"), "text");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("wes-prod: notNewer"), "{text}");
+    assert!(
+        text.contains(
+            "1.1.0-production-201109-120000 is not newer than the current tag 1.1.0-production-201110-000000"
+        ),
+        "{text}"
+    );
+    let out = explain(&id_of("1.1.0-demo-201109-000000"), "text");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("wes-prod: otherStage"), "{text}");
+    let out = explain(&id_of("1.1.0-production-201110-000000"), "json");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let decision = &json["decisions"][0];
+    assert_eq!(decision["decision"], "delivered", "{json}");
+    assert_eq!(decision["deliveryOutcome"], "delivered", "{json}");
+    assert_eq!(
+        decision["deliveryId"].as_str(),
+        Some(got[1].header("webhook-id")),
+        "{json}"
+    );
+    let out = explain("no-such-event", "text");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no event \"no-such-event\""));
 }
 
 #[test]

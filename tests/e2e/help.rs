@@ -121,6 +121,7 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("tagcast deployer release --state /var/lib", "a system path"),
     ("tagcast conformance cd", "a live CD endpoint at a placeholder host"),
     ("tagcast conformance broker", "a live broker"),
+    ("tagcast broker explain", "a live broker (tests/e2e/broker.rs runs it)"),
     (
         "tagcast conformance registry",
         "a live registry that sends notifications",
