@@ -296,14 +296,7 @@ async fn operations_endpoints() {
             .unwrap()
             .contains(&json!("distribution"))
     );
-    let metrics = c
-        .get(format!("{}/metrics", broker.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = broker.metrics().await;
     assert!(metrics.contains("tagcast_queue_depth"), "{metrics}");
     assert!(metrics.contains("# EOF"), "{metrics}");
     broker.stop().await;

@@ -304,15 +304,7 @@ async fn a_moved_tag_is_reported_and_not_delivered() {
     assert_eq!(receiver.received().len(), 1, "the moved tag was not delivered again");
     let warned = logs::lines_with(&["WARN", "moved tag", tag, &digest(1), &digest(2)]);
     assert_eq!(warned.len(), 1, "one WARN line for the move:\n{}", logs::text());
-    let metrics = broker
-        .client
-        .get(format!("{}/metrics", broker.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = broker.metrics().await;
     assert!(metrics.contains("tagcast_moved_tags_total 1"), "{metrics}");
 }
 
@@ -430,33 +422,14 @@ async fn why_a_push_was_not_delivered_is_on_record() {
         delivery_id,
         "the delivery id is the callback's webhook-id"
     );
-    let delivery: Value = broker
-        .client
-        .get(broker.api(&format!("/services/svc-why/deliveries/{delivery_id}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let delivery = broker
+        .admin_json(&broker.api(&format!("/services/svc-why/deliveries/{delivery_id}")))
+        .await;
     assert_eq!(delivery["eventId"], of(NEW)["id"], "{delivery}");
 
     // One event with its trail and the delivery's outcome (the explain route).
-    let explained: Value = broker
-        .client
-        .get(format!(
-            "{}/hooks/events/{}",
-            broker.url,
-            of(NEW)["id"].as_str().unwrap()
-        ))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let event_url = format!("{}/hooks/events/{}", broker.url, of(NEW)["id"].as_str().unwrap());
+    let explained = broker.admin_json(&event_url).await;
     assert_eq!(explained["decisions"][0]["deliveryOutcome"], "delivered", "{explained}");
     let unknown = broker
         .client
@@ -466,16 +439,7 @@ async fn why_a_push_was_not_delivered_is_on_record() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
-    let anonymous = broker
-        .client
-        .get(format!(
-            "{}/hooks/events/{}",
-            broker.url,
-            of(NEW)["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = broker.client.get(&event_url).send().await.unwrap();
     assert_eq!(anonymous.status(), 401, "the trail is the admin's");
 
     // The subscription status shows the decision on the latest push.

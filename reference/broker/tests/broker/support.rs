@@ -263,6 +263,31 @@ pub mod broker {
                 .unwrap()
         }
 
+        /// `GET url` with the admin token, as JSON.
+        pub async fn admin_json(&self, url: &str) -> serde_json::Value {
+            self.client
+                .get(url)
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        }
+
+        /// `GET /metrics`, the OpenMetrics text.
+        pub async fn metrics(&self) -> String {
+            self.client
+                .get(format!("{}/metrics", self.url))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+
         /// The event log, `GET /hooks/events` with the admin token, newest first.
         pub async fn events(&self) -> Vec<serde_json::Value> {
             self.client
