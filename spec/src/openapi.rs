@@ -120,6 +120,27 @@ fn delivery_id() -> Value {
     })
 }
 
+/// The path parameters of a hook source: its kind and its registry host.
+fn hook_source_parameters() -> Value {
+    json!([
+        {"name": "kind", "in": "path", "required": true, "description": "The registry kind of the hook source.",
+         "schema": {"$ref": "#/components/schemas/RegistryKind"}},
+        {"name": "registry", "in": "path", "required": true, "description": "The registry host (and port) the source receives hooks from, as in the image references.",
+         "schema": {"type": "string", "minLength": 1}}
+    ])
+}
+
+/// The answer of a hook token rotation or revocation: an object with
+/// `kind`, `registry`, `url` (the hook URL with the new token) and
+/// `previousTokenValidUntil` (RFC 3339, or null after a revocation). Its
+/// members are described in prose: it is no component of the contract.
+fn hook_token_answer() -> Value {
+    json!({
+        "type": "object",
+        "description": "`kind` and `registry` of the hook source; `url`, the hook URL with the new token to configure in the registry; `previousTokenValidUntil`, until when the old token is still accepted (RFC 3339), null after a revocation."
+    })
+}
+
 fn admin() -> Value {
     json!([{"adminToken": []}])
 }
@@ -340,6 +361,34 @@ fn openapi() -> Value {
                 "responses": responses(
                     &[("202", json!({"description": "Stored; processed asynchronously."}))],
                     &[ErrorCode::InvalidSignature, ErrorCode::NotFound, ErrorCode::PayloadTooLarge, ErrorCode::UnsupportedMediaType, ErrorCode::TooManyRequests]
+                )
+            }
+        },
+        "/hooks/sources/{kind}/{registry}/rotate": {
+            "parameters": hook_source_parameters(),
+            "post": {
+                "operationId": "rotateHookToken",
+                "tags": ["Inbound registry webhooks"],
+                "summary": "Give a hook source a new token; the old one stays valid for a grace period",
+                "description": "The answer carries the new hook URL (the only place besides admin reads of the services) and when the old token stops being accepted (`--hook-token-grace`, default 24 h). Managed hooks are moved to the new URL by the broker.",
+                "security": admin(),
+                "responses": responses(
+                    &[("200", ok("The new token's hook URL.", hook_token_answer()))],
+                    &[ErrorCode::Unauthorized, ErrorCode::Forbidden, ErrorCode::NotFound]
+                )
+            }
+        },
+        "/hooks/sources/{kind}/{registry}/revoke": {
+            "parameters": hook_source_parameters(),
+            "post": {
+                "operationId": "revokeHookToken",
+                "tags": ["Inbound registry webhooks"],
+                "summary": "Give a hook source a new token; the old one is refused at once",
+                "description": "For a leaked token: hooks with it are answered 404 from now on. The answer carries the new hook URL; `previousTokenValidUntil` is null.",
+                "security": admin(),
+                "responses": responses(
+                    &[("200", ok("The new token's hook URL.", hook_token_answer()))],
+                    &[ErrorCode::Unauthorized, ErrorCode::Forbidden, ErrorCode::NotFound]
                 )
             }
         }

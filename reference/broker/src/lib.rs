@@ -185,6 +185,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(limit)),
         )
         .merge(api::hooks::router(limit))
+        .merge(api::hook_sources::router())
         .merge(api::deliveries::events_router())
         .merge(api::ops::router())
         .fallback(api::fallback)

@@ -1,6 +1,7 @@
 //! The HTTP API: one module per resource, each ending in `router()`.
 
 pub mod deliveries;
+pub mod hook_sources;
 pub mod hooks;
 pub mod ops;
 pub mod services;

@@ -230,6 +230,7 @@ async fn replace_service(
     let existing_secret = state.store.subscription_secret(&service_id).await?;
     let prepared = prepare(&state, value, existing_secret).await?;
     let created = state.store.replace_service(prepared.service.clone()).await?;
+    prune_hook_sources(&state).await;
     let answer = answer(&state, &prepared).await?;
     state.manager.wake.notify_one();
     tracing::info!(service = %service_id, created, "service replaced");
@@ -244,12 +245,42 @@ async fn delete_service(
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     if state.store.delete_service(&service_id).await? {
+        prune_hook_sources(&state).await;
         state.manager.wake.notify_one();
         tracing::info!(service = %service_id, "service deleted");
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(not_found(&service_id))
     }
+}
+
+/// Removes the hook sources no service uses any more (issue 11, finding 5):
+/// their tokens would otherwise stay valid for good. A failure is logged
+/// and left to the next write's prune.
+pub async fn prune_hook_sources(state: &AppState) {
+    match state.store.prune_hook_sources(stored_sources).await {
+        Ok(gone) => {
+            for (kind, registry) in gone {
+                tracing::info!(kind, registry, "hook source removed: no service uses it any more");
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "cannot remove unused hook sources (tried again at the next write)"),
+    }
+}
+
+/// The hook sources a stored service document needs: [`sources`] of its
+/// subscription, the derivation every write uses.
+fn stored_sources(document: &str) -> Option<Vec<(String, String)>> {
+    let document = serde_json::from_str::<Value>(document).ok()?;
+    if !document["subscription"].is_object() {
+        return Some(Vec::new());
+    }
+    Some(
+        sources(&document["subscription"])
+            .into_iter()
+            .map(|(kind, registry)| (kind.as_str().to_owned(), registry))
+            .collect(),
+    )
 }
 
 /// A 404 for a service id.

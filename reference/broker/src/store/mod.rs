@@ -705,13 +705,13 @@ pub trait Store: Send + Sync + 'static {
         previous_until: Option<Millis>,
     ) -> StoreFuture<'a, Option<HookSource>>;
 
-    /// Deletes the hook sources created before `created_before` that are
-    /// not in `in_use` (kind, registry); returns the deleted ones.
-    fn prune_hook_sources(
-        &self,
-        in_use: Vec<(String, String)>,
-        created_before: Millis,
-    ) -> StoreFuture<'_, Vec<(String, String)>>;
+    /// Deletes the hook sources no stored service uses any more (finding 5
+    /// of issue 11) and returns them as (kind, registry). `in_use` derives
+    /// the sources of one stored service document, as the API does when it
+    /// writes the service; it runs inside the prune's transaction, after
+    /// the sources are locked, so a service written at the same time that
+    /// reuses a source either is seen or recreates the source after.
+    fn prune_hook_sources(&self, in_use: SourcesOf) -> StoreFuture<'_, Vec<(String, String)>>;
 
     /// Records the events of one authentic hook in one transaction,
     /// deduplicating by the registry's event id (or body hash) among the
@@ -833,6 +833,10 @@ impl std::fmt::Debug for ManagedHookRow {
             .finish()
     }
 }
+
+/// The hook sources, (kind, registry), that a stored service document
+/// needs; `None` if the document cannot be read (then nothing is pruned).
+pub type SourcesOf = fn(&str) -> Option<Vec<(String, String)>>;
 
 /// How many deliveries of one subscriber may be in flight at once, unless configured.
 pub const DEFAULT_IN_FLIGHT_PER_SUBSCRIBER: i64 = 8;

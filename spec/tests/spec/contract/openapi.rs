@@ -55,6 +55,8 @@ fn it_is_openapi_3_1_with_the_contracts_paths() {
             "/ga4gh/registry/v1/services/{serviceId}/subscription/status/images/{image}",
             "/ga4gh/registry/v1/services/{serviceId}/deliveries/{deliveryId}/redeliver",
             "/hooks/{kind}/{token}",
+            "/hooks/sources/{kind}/{registry}/rotate",
+            "/hooks/sources/{kind}/{registry}/revoke",
         ]
     );
     let mut ids: Vec<String> = operations(&doc)
@@ -73,7 +75,8 @@ fn writes_need_the_admin_token_and_ga4gh_reads_do_not() {
     for (path, method, op) in operations(&doc) {
         let secured = op.get("security") == Some(&json!([{"adminToken": []}]));
         let expected = matches!(method.as_str(), "post" | "put" | "delete") && path.starts_with("/ga4gh/")
-            || path.contains("/deliveries");
+            || path.contains("/deliveries")
+            || path.starts_with("/hooks/sources/");
         assert_eq!(secured, expected, "{method} {path}");
     }
 }

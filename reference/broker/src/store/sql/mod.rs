@@ -249,12 +249,8 @@ impl<B: Backend> Store for SqlStore<B> {
         Box::pin(SqlStore::rotate_hook_token(self, kind, registry, previous_until))
     }
 
-    fn prune_hook_sources(
-        &self,
-        in_use: Vec<(String, String)>,
-        created_before: Millis,
-    ) -> StoreFuture<'_, Vec<(String, String)>> {
-        Box::pin(async move { services::prune_hook_sources(&*self.db, &in_use, created_before).await })
+    fn prune_hook_sources(&self, in_use: super::SourcesOf) -> StoreFuture<'_, Vec<(String, String)>> {
+        Box::pin(services::prune_hook_sources(&*self.db, in_use))
     }
 
     fn record_inbound(

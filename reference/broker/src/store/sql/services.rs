@@ -411,30 +411,32 @@ pub(super) async fn rotate_hook_token<B: Backend>(
     Ok(changed > 0)
 }
 
-/// Deletes the hook sources created before `created_before` that no
-/// `(kind, registry)` of `in_use` names; returns the deleted ones.
+/// Deletes the hook sources that no stored service document needs. The
+/// sources are locked first (PostgreSQL: `FOR UPDATE`; SQLite has one
+/// writer), then the documents are read: a concurrent write that reuses a
+/// source either committed before the lock (its document is read here) or
+/// waits for this transaction and then creates the source afresh.
 pub(super) async fn prune_hook_sources<B: Backend>(
     db: &B,
-    in_use: &[(String, String)],
-    created_before: Millis,
+    in_use: super::super::SourcesOf,
 ) -> StoreResult<Vec<(String, String)>> {
     let mut tx = db.begin().await?;
-    let rows = B::fetch(
-        &mut tx,
-        &format!(
-            "SELECT kind, registry FROM hook_sources WHERE created_at < $1{}",
-            B::ROW_LOCK
-        ),
-        &[created_before.into()],
-    )
-    .await?;
-    let mut gone = Vec::new();
+    let sql = format!("SELECT kind, registry FROM hook_sources{}", B::ROW_LOCK);
+    let rows = B::fetch(&mut tx, &sql, &[]).await?;
+    let mut sources = Vec::new();
     for row in rows.iter("hook_sources") {
-        let source = (row.string("kind")?, row.string("registry")?);
-        if !in_use.contains(&source) {
-            gone.push(source);
-        }
+        sources.push((row.string("kind")?, row.string("registry")?));
     }
+    let documents = B::fetch(&mut tx, "SELECT document FROM services", &[]).await?;
+    let mut used = std::collections::HashSet::new();
+    for row in documents.iter("services") {
+        let Some(sources) = in_use(row.text("document")?) else {
+            // A document that does not parse may need any source.
+            return Ok(Vec::new());
+        };
+        used.extend(sources);
+    }
+    let gone: Vec<_> = sources.into_iter().filter(|s| !used.contains(s)).collect();
     for (kind, registry) in &gone {
         B::execute(
             &mut tx,

@@ -4,6 +4,7 @@
 //! database written under another key is refused; keys rotate; plaintext
 //! left by an older broker is sealed at start.
 
+mod hook_tokens;
 mod keys;
 mod plaintext;
 mod rotation;
