@@ -18,7 +18,8 @@ const EXAMPLES: &str = "Examples:
   # Production behind a TLS proxy, state in PostgreSQL, JSON logs:
   TAGCAST_ADMIN_TOKEN=\"$(cat /run/secrets/admin-token)\" tagcast broker \\
     --listen 0.0.0.0:8080 --public-url https://registry.example.org \\
-    --database-url postgres://tagcast@db/tagcast --log-format json
+    --database-url postgres://tagcast@db/tagcast --log-format json \\
+    --secret-key-file /run/secrets/tagcast-key
 
   # Everything from a file (same names as the flags):
   tagcast broker --config /etc/tagcast/broker.toml
