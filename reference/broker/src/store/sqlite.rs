@@ -55,7 +55,10 @@ impl SqlStore<Sqlite> {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // A secret replaced or sealed leaves no copy in a freed cell or
+            // page of the file (finding 4 of issue 11).
+            .pragma("secure_delete", "on");
         let in_memory = options.get_filename().as_os_str() == ":memory:" || url.contains(":memory:");
         if !in_memory {
             restrict_files(options.get_filename())?;
@@ -132,7 +135,16 @@ impl SqlStore<Sqlite> {
                 .connect_with(options.read_only(true))
                 .await?
         };
-        SqlStore::settled(Sqlite { writer, reader }, keys).await
+        let checkpoint = writer.clone();
+        let store = SqlStore::settled(Sqlite { writer, reader }, keys).await?;
+        if !in_memory {
+            // Plaintext an older broker wrote, just sealed, may still be in
+            // WAL frames: copy them into the file and empty the WAL.
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&checkpoint)
+                .await?;
+        }
+        Ok(store)
     }
 }
 

@@ -135,6 +135,21 @@ async fn plaintext_rows_of_an_older_broker_are_sealed_at_start_and_keep_working(
         rows.contains(&keys.current.token_hash(token)),
         "looked up by its keyed hash now"
     );
+    // Nor in the file's bytes: no freed cell, page or WAL frame keeps them.
+    let bytes = super::sqlite_bytes(std::path::Path::new(url.trim_start_matches("sqlite://")));
+    for value in [token, "generic-plaintext-token-0123456789"] {
+        assert!(
+            !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
+            "{value} is still in the SQLite files"
+        );
+    }
+    for secret in [&secret, &previous] {
+        let value = key(&secret.expose());
+        assert!(
+            !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
+            "a subscription secret is still in the SQLite files"
+        );
+    }
     let source = store
         .find_hook_source("generic", "other.example.org")
         .await
