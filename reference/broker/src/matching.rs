@@ -155,12 +155,11 @@ pub async fn match_pending(state: &AppState, registry: &verify::Verifier) -> Sto
                 Verdict::Disagree(_) => None,
             }
         };
-        let digest_of = |subscriber: &Subscriber| checked_of(subscriber).map(|(digest, _)| digest);
-        let note = report_moved(state, event, &digest_of, of_repository);
         let (deliveries, decisions) = deliveries_for(&source, event, &checked_of, of_repository);
         for decision in &decisions {
             log_decision(event, decision);
         }
+        let note = report_moved(state, event, &decisions);
         matched.push(Matched {
             event_id: event.id.clone(),
             deliveries,
@@ -343,48 +342,32 @@ async fn settle(
 }
 
 /// Reports a push that moved a tag already delivered to a subscriber to
-/// another digest (TAG-12): a WARN line naming the tag and both digests, the
-/// `tagcast_moved_tags_total` counter, and the note returned for the event's
-/// `reason` in `GET /hooks/events`. The tag is not delivered to those
-/// subscribers: it is not newer than itself (TAG-11), which the update rule
-/// already decides.
-fn report_moved(
-    state: &AppState,
-    event: &AcceptedEvent,
-    digest_of: &dyn Fn(&Subscriber) -> Option<Digest>,
-    subscribers: &[Subscriber],
-) -> Option<String> {
-    let mut moved: Vec<(&Digest, Digest, Vec<&str>)> = Vec::new();
-    for subscriber in subscribers {
-        let Some(now) = digest_of(subscriber) else {
-            continue;
-        };
-        let Some(previous) = moved_from(subscriber, &event.tag, &now) else {
-            continue;
-        };
-        match moved.iter_mut().find(|(p, n, _)| *p == previous && *n == now) {
-            Some((_, _, services)) => services.push(&subscriber.service_id),
-            None => moved.push((previous, now, vec![&subscriber.service_id])),
+/// another digest (TAG-12), from the event's `movedTag` decisions (whose
+/// reason names the tag and both digests): a WARN line per move, the
+/// `tagcast_moved_tags_total` counter, and the note returned for the
+/// event's `reason` in `GET /hooks/events`.
+fn report_moved(state: &AppState, event: &AcceptedEvent, decisions: &[NewDecision]) -> Option<String> {
+    // Subscribers that had the same digest share one report.
+    let mut moves: Vec<(&str, Vec<&str>)> = Vec::new();
+    for d in decisions.iter().filter(|d| d.kind == DecisionKind::MovedTag) {
+        match moves.iter_mut().find(|(reason, _)| *reason == d.reason) {
+            Some((_, services)) => services.push(&d.service_id),
+            None => moves.push((&d.reason, vec![&d.service_id])),
         }
     }
-    let mut notes = Vec::with_capacity(moved.len());
-    for (previous, now, services) in moved {
+    let mut notes = Vec::with_capacity(moves.len());
+    for (reason, services) in moves {
         let services = services.join(", ");
         tracing::warn!(
             event = %event.id,
             registry = %event.registry,
             image = %event.repository,
             tag = %event.tag,
-            delivered_digest = %previous,
-            digest = %now,
             services = %services,
-            "moved tag: a tag already delivered was pushed again with another digest (TAG-12); not delivered again"
+            "{reason}; not delivered again"
         );
         state.metrics.moved_tag();
-        notes.push(format!(
-            "moved tag (TAG-12): {} was delivered as {previous} and now points to {now}; not delivered again to {services}",
-            event.tag
-        ));
+        notes.push(format!("{reason}; not delivered again to {services}"));
     }
     (!notes.is_empty()).then(|| notes.join("; "))
 }
